@@ -1,0 +1,143 @@
+"""Shared analyses, computed once per file and asked by every rule.
+
+Each analysis is a class taking a `FileAnalysis` (the per-file memo) and may ask for others
+with `file.get(OtherAnalysis)`. An analysis that other files need to know about declares
+`summary_key` and `summary()`: a small picklable value stored in `FileFacts` (phase 1).
+A `ProjectAnalysis` subclass merges those summaries across the project (phase 2).
+
+- `names`: imports, aliases and definitions -> qualified names (no LibCST scope metadata).
+- `structure`: parents, enclosing functions/classes, statement lists (own cheap parent map).
+- `guards`: which process(es) can reach a statement (global / per-node / all).
+- `taint`: wall-clock and random values flowing into checkpoint paths.
+- `callgraph`: who calls which function, under which guard, across modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from ckpt_lint.engine.source import ParsedFile
+
+A = TypeVar("A", bound="Analysis")
+P = TypeVar("P", bound="ProjectAnalysis")
+
+
+class Analysis:
+    """A per-file analysis. Subclasses set `summary_key` to export facts to the project phase."""
+
+    summary_key: ClassVar[str | None] = None
+    _summarizers: ClassVar[list[type[Analysis]]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("summary_key"):
+            Analysis._summarizers.append(cls)
+
+    def __init__(self, file: FileAnalysis) -> None:
+        self.file = file
+
+    def summary(self) -> Any:
+        raise NotImplementedError
+
+    def interest(self) -> set[str]:
+        """Bare names whose call sites in *other* files this file's findings depend on."""
+        return set()
+
+
+class FileAnalysis:
+    """Per-file memo of analyses; one per parsed file, shared by all rules."""
+
+    def __init__(self, parsed: ParsedFile, module_name: str, options: dict[str, Any] | None = None):
+        self.parsed = parsed
+        self.module = parsed.module
+        self.module_name = module_name
+        self.options = options or {}
+        self._cache: dict[type, Analysis] = {}
+
+    def get(self, cls: type[A]) -> A:
+        found = self._cache.get(cls)
+        if found is None:
+            found = cls(self)
+            self._cache[cls] = found
+        return found  # type: ignore[return-value]
+
+    def facts(self) -> FileFacts:
+        _import_all()
+        summaries: dict[str, Any] = {}
+        interest: set[str] = set()
+        for cls in Analysis._summarizers:
+            analysis = self.get(cls)
+            summaries[cls.summary_key] = analysis.summary()  # type: ignore[index]
+            interest |= analysis.interest()
+        return FileFacts(
+            path=self.parsed.path,
+            module_name=self.module_name,
+            summaries=summaries,
+            interest=frozenset(interest),
+        )
+
+
+@dataclass
+class FileFacts:
+    """Phase-1 output for one file: picklable summaries keyed by analysis."""
+
+    path: str
+    module_name: str
+    summaries: dict[str, Any] = field(default_factory=dict)
+    # names of functions this file defines that other files' call sites matter for (prefilter)
+    interest: frozenset[str] = frozenset()
+
+    def get(self, key: str) -> Any:
+        return self.summaries.get(key)
+
+
+class ProjectAnalysis:
+    """Merges FileFacts of all files into project-wide facts; registered by subclassing."""
+
+    _registry: ClassVar[list[type[ProjectAnalysis]]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        ProjectAnalysis._registry.append(cls)
+
+    def __init__(self, files: dict[str, FileFacts], options: dict[str, Any]) -> None:
+        self.files = files
+        self.options = options
+
+
+class ProjectFacts:
+    """Project-wide facts, built lazily per ProjectAnalysis from all files' summaries."""
+
+    def __init__(self, files: dict[str, FileFacts] | None = None, options: dict[str, Any] | None = None):
+        self.files = files or {}
+        self.options = options or {}
+        self._cache: dict[type, ProjectAnalysis] = {}
+
+    def get(self, cls: type[P]) -> P:
+        found = self._cache.get(cls)
+        if found is None:
+            found = cls(self.files, self.options)
+            self._cache[cls] = found
+        return found  # type: ignore[return-value]
+
+    def with_file(self, facts: FileFacts) -> ProjectFacts:
+        """The same project with one file's facts replaced (used when re-linting a fixed file)."""
+        files = dict(self.files)
+        files[facts.path] = facts
+        return ProjectFacts(files, self.options)
+
+    def by_module(self) -> dict[str, FileFacts]:
+        return {f.module_name: f for f in self.files.values()}
+
+
+def _import_all() -> None:
+    """Import every analysis module so that subclasses register themselves."""
+    import importlib
+    import pkgutil
+
+    import ckpt_lint.analysis as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{info.name}")
