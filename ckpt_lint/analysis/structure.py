@@ -14,12 +14,15 @@ class _ParentCollector(cst.CSTVisitor):
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self.stack: list[cst.CSTNode] = []
         self.functions: list[cst.FunctionDef] = []
+        self.calls: list[cst.Call] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if self.stack:
             self.parents[node] = self.stack[-1]
         self.stack.append(node)
-        if isinstance(node, cst.FunctionDef):
+        if isinstance(node, cst.Call):
+            self.calls.append(node)
+        elif isinstance(node, cst.FunctionDef):
             self.functions.append(node)
         return True
 
@@ -36,6 +39,7 @@ class Structure(Analysis):
         file.module.visit(collector)
         self.parents = collector.parents
         self.functions = collector.functions
+        self.calls = collector.calls  # every call in source order, for rules to filter
         self._qualnames: dict[cst.FunctionDef, str] = {}
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
