@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     fix = sub.add_parser("fix", help="apply fixes")
     _common(fix)
     fix.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
-    fix.add_argument("--unsafe-fixes", action="store_true", default=None, help="apply unsafe fixes too")
+    fix.add_argument(
+        "--unsafe-fixes", action="store_true", default=None, help="apply unsafe fixes too"
+    )
     fix.add_argument("--no-unsafe-fixes", dest="unsafe_fixes", action="store_false")
     fix.add_argument(
         "--vendor-runtime",
@@ -98,11 +100,11 @@ def _rule(args: argparse.Namespace) -> int:
             fix = cls.fix_safety.value if cls.fix_safety else "none"
             print(f"{cls.code}  {cls.name:<28} fix: {fix:<12} {cls.summary()}")
         return EXIT_CLEAN
-    cls = rule_by_code_or_name(args.code)
-    if cls is None:
+    found = rule_by_code_or_name(args.code)
+    if found is None:
         raise ConfigError(f"unknown rule {args.code!r} (see `ckpt-lint rule --all`)")
-    print(f"# {cls.code} {cls.name}\n")
-    print(cls.docs())
+    print(f"# {found.code} {found.name}\n")
+    print(found.docs())
     return EXIT_CLEAN
 
 

@@ -130,7 +130,9 @@ def config_from_table(table: dict[str, Any], path: Path) -> Config:
     where = f"{path}: [tool.ckpt-lint]"
     unknown = sorted(set(table) - KNOWN_KEYS)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})"
+        )
     cfg = Config(root=path.parent.resolve(), source=path)
     if "select" in table:
         cfg.select = validate_selectors(table["select"], f"{where} select")

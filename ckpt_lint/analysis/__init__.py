@@ -110,7 +110,9 @@ class ProjectAnalysis:
 class ProjectFacts:
     """Project-wide facts, built lazily per ProjectAnalysis from all files' summaries."""
 
-    def __init__(self, files: dict[str, FileFacts] | None = None, options: dict[str, Any] | None = None):
+    def __init__(
+        self, files: dict[str, FileFacts] | None = None, options: dict[str, Any] | None = None
+    ):
         self.files = files or {}
         self.options = options or {}
         self._cache: dict[type, ProjectAnalysis] = {}

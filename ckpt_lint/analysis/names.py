@@ -38,8 +38,7 @@ def iter_statements(body: cst.CSTNode) -> Iterator[cst.CSTNode]:
             if isinstance(child, (list, tuple)):
                 children.extend(child)
             elif isinstance(child, cst.BaseSuite):
-                inner = child.body
-                children.extend(inner if isinstance(inner, (list, tuple)) else [inner])
+                children.extend(child.body)
             else:
                 children.append(child)
         stack.extend(reversed(children))

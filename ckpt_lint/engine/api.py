@@ -51,7 +51,9 @@ def findings_for(files: dict[str, str], settings: LintSettings) -> list[Finding]
     return lint_sources(files, settings)[1].findings
 
 
-def fix_sources(files: dict[str, str], settings: LintSettings, unsafe: bool = True) -> dict[str, str]:
+def fix_sources(
+    files: dict[str, str], settings: LintSettings, unsafe: bool = True
+) -> dict[str, str]:
     """Apply every applicable fix; returns the new text of each file."""
     linter, run = lint_sources(files, settings)
     report = Fixer(linter, unsafe=unsafe).run(run, write=False)

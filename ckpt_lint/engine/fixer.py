@@ -122,16 +122,22 @@ class Fixer:
             try:
                 after = self.relint(unit, candidate, source)
             except SourceError as exc:
-                result.error = f"fix for {_names(chosen)} broke the file ({exc}); file left unchanged"
+                result.error = (
+                    f"fix for {_names(chosen)} broke the file ({exc}); file left unchanged"
+                )
                 return self._rollback(result, findings)
             problem = _verify(current_findings, chosen, after)
             if problem:
-                result.error = f"fix for {_names(chosen)} did not verify: {problem}; file left unchanged"
+                result.error = (
+                    f"fix for {_names(chosen)} did not verify: {problem}; file left unchanged"
+                )
                 return self._rollback(result, findings)
             result.fixed_findings.extend(chosen)
             text, current_findings = candidate, after
         else:
-            result.error = f"fixes did not converge after {MAX_ITERATIONS} rounds; file left unchanged"
+            result.error = (
+                f"fixes did not converge after {MAX_ITERATIONS} rounds; file left unchanged"
+            )
             return self._rollback(result, findings)
         result.fixed = text
         result.remaining = current_findings
@@ -156,7 +162,9 @@ class Fixer:
             fixable = [f for f in file_result.findings if applicable(f, self.unsafe)]
             if first is None or not fixable:
                 report.files.append(
-                    FileFix(file_result.path, "", "", SourceText(""), remaining=file_result.findings)
+                    FileFix(
+                        file_result.path, "", "", SourceText(""), remaining=file_result.findings
+                    )
                 )
                 continue
             fixed = self.fix_file(first, file_result.findings)

@@ -43,7 +43,9 @@ def module_name_for(path: Path) -> str:
     return ".".join(reversed(parts)) or path.stem
 
 
-def error_finding(code_name: tuple[str, str], path: str, message: str, line: int = 1, col: int = 1) -> Finding:
+def error_finding(
+    code_name: tuple[str, str], path: str, message: str, line: int = 1, col: int = 1
+) -> Finding:
     pos = Position(max(line, 1), max(col, 1))
     return Finding(code_name[0], code_name[1], message, path, pos, pos)
 
@@ -178,7 +180,9 @@ def _mentions(unit: Unit, names: frozenset[str]) -> bool:
         data = unit.read()
     except SourceError:
         return False
-    pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b")
+    pattern = re.compile(
+        rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
+    )
     return pattern.search(data) is not None
 
 
@@ -199,16 +203,24 @@ def phase2(first: Phase1, project: ProjectFacts, settings: LintSettings) -> File
             try:
                 findings.extend(rule.check(ctx))
             except RecursionError:
-                findings.append(error_finding(PARSE_ERROR, unit.display, "too deeply nested to analyse"))
+                findings.append(
+                    error_finding(PARSE_ERROR, unit.display, "too deeply nested to analyse")
+                )
             except Exception as exc:
-                findings.append(error_finding(INTERNAL_ERROR, unit.display, f"{rule.code}: {_internal(exc)}"))
-        result.findings, result.suppressed = _suppress(findings, analysis.parsed.source.text, settings, unit)
+                findings.append(
+                    error_finding(INTERNAL_ERROR, unit.display, f"{rule.code}: {_internal(exc)}")
+                )
+        result.findings, result.suppressed = _suppress(
+            findings, analysis.parsed.source.text, settings, unit
+        )
     except SourceError as exc:
         result.findings = [error_finding(PARSE_ERROR, unit.display, str(exc), exc.line, exc.column)]
     return result
 
 
-def _suppress(findings: list[Finding], text: str, settings: LintSettings, unit: Unit) -> tuple[list[Finding], int]:
+def _suppress(
+    findings: list[Finding], text: str, settings: LintSettings, unit: Unit
+) -> tuple[list[Finding], int]:
     if not findings:
         return [], 0
     ignored = _ignored_for(unit.display, settings.per_file_ignores)
@@ -216,7 +228,8 @@ def _suppress(findings: list[Finding], text: str, settings: LintSettings, unit: 
     kept = [
         f
         for f in findings
-        if not is_suppressed(f.code, f.start.line, noqa) and not any(f.code.startswith(c) for c in ignored)
+        if not is_suppressed(f.code, f.start.line, noqa)
+        and not any(f.code.startswith(c) for c in ignored)
     ]
     return sorted(kept, key=lambda f: f.sort_key), len(findings) - len(kept)
 
@@ -279,7 +292,9 @@ class Linter:
         pending: list[Unit] = []
         rest: list[Unit] = []
         for u in units:
-            (pending if not settings.prefilter or _is_candidate_unit(u, settings) else rest).append(u)
+            (pending if not settings.prefilter or _is_candidate_unit(u, settings) else rest).append(
+                u
+            )
         interest: frozenset[str] = frozenset()
         while pending:
             if in_process:
@@ -303,7 +318,9 @@ class Linter:
             for p in candidates:
                 p.parsed = None
             results = self._map(_phase2_worker, candidates, project)
-        errors = [FileResult(p.unit.display, [p.error]) for p in done.values() if p.error is not None]
+        errors = [
+            FileResult(p.unit.display, [p.error]) for p in done.values() if p.error is not None
+        ]
         errors = [_filter_errors(r, settings) for r in errors]
         out = RunResult(files_checked=len(units), files_parsed=len(facts))
         out.results = sorted([*results, *errors], key=lambda r: r.path)

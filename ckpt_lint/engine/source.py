@@ -67,7 +67,9 @@ def parse(text: str) -> cst.Module:
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
-        raise SourceError(f"syntax error: {exc.message}", exc.raw_line, exc.raw_column + 1) from None
+        raise SourceError(
+            f"syntax error: {exc.message}", exc.raw_line, exc.raw_column + 1
+        ) from None
     except RecursionError:
         raise SourceError("too deeply nested for the parser (RecursionError)") from None
     except Exception as exc:  # LibCST raises assorted internal errors on odd input

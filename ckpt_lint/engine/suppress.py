@@ -22,19 +22,23 @@ def noqa_lines(text: str) -> dict[int, frozenset[str]]:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         tokens = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if "#" in line:
-                tokens.append(tokenize.TokenInfo(tokenize.COMMENT, line[line.index("#") :], (number, 0), (number, 0), line))
+        for number, raw in enumerate(text.splitlines(), 1):
+            if "#" in raw:
+                tokens.append(
+                    tokenize.TokenInfo(
+                        tokenize.COMMENT, raw[raw.index("#") :], (number, 0), (number, 0), raw
+                    )
+                )
     for tok in tokens:
         if tok.type != tokenize.COMMENT:
             continue
         match = _NOQA.search(tok.string)
         if not match:
             continue
-        codes = match.group("codes")
-        line = tok.start[0]
-        if codes:
-            parsed = frozenset(c.upper() for c in re.split(r"[,\s]+", codes) if c)
+        listed: str | None = match.group("codes")
+        line: int = tok.start[0]
+        if listed:
+            parsed = frozenset(c.upper() for c in re.split(r"[,\s]+", listed) if c)
             out[line] = out.get(line, frozenset()) | parsed
         else:
             out[line] = ALL

@@ -25,7 +25,9 @@ class Report:
     color: bool = False
     statistics: bool = False
     unsafe_fixes: bool = False
-    rule_docs: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # code -> name, summary, docs
+    rule_docs: dict[str, tuple[str, str, str]] = field(
+        default_factory=dict
+    )  # code -> name, summary, docs
 
     def counts(self) -> Counter[str]:
         return Counter(f.code for f in self.findings)

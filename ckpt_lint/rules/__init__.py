@@ -24,7 +24,14 @@ from ckpt_lint.model import Applicability, Edit, Finding, Fix, Position, Related
 if TYPE_CHECKING:
     from ckpt_lint.analysis import FileAnalysis, ProjectFacts
 
-DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety", "Options")
+DOC_SECTIONS = (
+    "What it does",
+    "Why is this bad?",
+    "Example",
+    "Use instead",
+    "Fix safety",
+    "Options",
+)
 DEFAULT_RUNTIME_MODULE = "ckpt_lint.runtime"
 
 
@@ -181,7 +188,9 @@ class RuleContext:
             related=related,
         )
 
-    def fix(self, edits: list[Edit], message: str, applicability: Applicability | None = None) -> Fix:
+    def fix(
+        self, edits: list[Edit], message: str, applicability: Applicability | None = None
+    ) -> Fix:
         level = applicability or self.rule.fix_safety or Applicability.DISPLAY_ONLY
         return Fix(level, tuple(edits), message)
 
@@ -206,7 +215,7 @@ def add_import(parsed: Any, file: FileAnalysis, module: str, name: str) -> tuple
         if qual == target:
             return local, []
     body = parsed.module.body
-    last_import = None
+    last_import: cst.CSTNode | None = None
     for stmt in body:
         if isinstance(stmt, cst.SimpleStatementLine) and all(
             isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
@@ -233,7 +242,9 @@ def add_import(parsed: Any, file: FileAnalysis, module: str, name: str) -> tuple
     if last_import is None:
         anchor = _after_docstring_and_future(body)
         if anchor is None:
-            return name, [Edit(Position(1, 1), Position(1, 1), line)]
+            # below a shebang, encoding cookie and leading comments
+            at = Position(len(parsed.module.header) + 1, 1)
+            return name, [Edit(at, at, line)]
         last_import = anchor
     end = parsed.end(last_import)
     total_lines = parsed.source.text.count("\n") + (0 if parsed.source.text.endswith("\n") else 1)
@@ -249,9 +260,9 @@ def _after_docstring_and_future(body: Any) -> cst.CSTNode | None:
         if not isinstance(stmt, cst.SimpleStatementLine):
             break
         first = stmt.body[0] if stmt.body else None
-        if isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString) and anchor is None:
-            anchor = stmt
-        elif isinstance(first, cst.ImportFrom) and dotted_module(first) == "__future__":
+        is_docstring = isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
+        is_future = isinstance(first, cst.ImportFrom) and dotted_module(first) == "__future__"
+        if (is_docstring and anchor is None) or is_future:
             anchor = stmt
         else:
             break
