@@ -91,6 +91,8 @@ class LintSettings:
     prefilter: bool = True
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     extra_rules: list[type[Rule]] = field(default_factory=list)
+    # off for hosts that own suppression themselves (the flake8 plugin leaves `# noqa` to flake8)
+    apply_noqa: bool = True
 
     def rules(self) -> list[Rule]:
         known = {r.code: r for r in [*all_rules(), *self.extra_rules]}
@@ -224,7 +226,7 @@ def _suppress(
     if not findings:
         return [], 0
     ignored = _ignored_for(unit.display, settings.per_file_ignores)
-    noqa = noqa_lines(text)
+    noqa = noqa_lines(text) if settings.apply_noqa else {}
     kept = [
         f
         for f in findings
