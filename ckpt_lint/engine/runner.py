@@ -91,7 +91,7 @@ class LintSettings:
     prefilter: bool = True
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     extra_rules: list[type[Rule]] = field(default_factory=list)
-    # off for hosts that own suppression themselves (the flake8 plugin leaves `# noqa` to flake8)
+    # off for hosts that own suppression themselves (flake8 handles noqa comments for the plugin)
     apply_noqa: bool = True
 
     def rules(self) -> list[Rule]:
