@@ -27,7 +27,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extend-select", help="codes or prefixes to enable on top of the config")
     p.add_argument("--ignore", help="codes or prefixes to disable")
     p.add_argument("--config", type=Path, help="pyproject.toml or ckpt-lint.toml to use")
-    p.add_argument("--format", choices=sorted(FORMATS), default=None, help="output format")
+    p.add_argument(
+        "--format",
+        choices=[*sorted(FORMATS), "auto"],
+        default=None,
+        help="output format; auto = github under GitHub Actions, else text",
+    )
     p.add_argument("--output-file", type=Path, help="write the report here instead of stdout")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--no-prefilter", action="store_true", help="parse every file (slower)")
@@ -148,7 +153,7 @@ def _lint(args: argparse.Namespace) -> int:
     else:
         run = linter.lint_paths(paths, config)
 
-    fmt = args.format or "text"
+    fmt = output_format(args.format)
     report = Report(
         findings=run.findings,
         files_checked=run.files_checked,
@@ -186,16 +191,30 @@ def _lint(args: argparse.Namespace) -> int:
                     print(f"ckpt-lint: {err}", file=sys.stderr)
             return _finish(args, exit_code, out)
         report.color = _color(args, out)
-        render(fmt, report, out)
+        _render(fmt, report, out)
         exit_code = EXIT_FINDINGS if report.findings or fixes.errors else EXIT_CLEAN
         return _finish(args, exit_code, out)
 
     out = _open_out(args)
     report.color = _color(args, out)
-    render(fmt, report, out)
+    _render(fmt, report, out)
     if any(f.code == "CKP901" for f in report.findings):
         exit_code = EXIT_ERROR
     return _finish(args, exit_code, out)
+
+
+def _render(fmt: str, report: Report, out: TextIO) -> None:
+    render(fmt, report, out)
+    if report.statistics and fmt == "json":  # keep stdout one JSON document
+        for code, count in sorted(report.counts().items()):
+            print(f"{count:>5}  {code}  {report.rule_docs.get(code, ('',))[0]}", file=sys.stderr)
+
+
+def output_format(requested: str | None) -> str:
+    """`auto` picks GitHub annotations only inside GitHub Actions; plain runs stay text."""
+    if requested == "auto":
+        return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    return requested or "text"
 
 
 def _finish(args: argparse.Namespace, code: int, out: TextIO) -> int:
