@@ -97,6 +97,7 @@ class CkptLintPlugin:
     version = __version__
 
     _options: ClassVar[argparse.Namespace | None] = None
+    _active: ClassVar[bool] = True  # False when flake8 selects no CKP code: skip all work
     _runs: ClassVar[dict[tuple[Any, ...], ProjectRun]] = {}
 
     def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]) -> None:
@@ -118,7 +119,8 @@ class CkptLintPlugin:
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
         cls._options = options
-        if cls._selected(options):
+        cls._active = cls._selected(options)
+        if cls._active:
             cls._project_run()  # build before flake8 forks its workers, so they inherit it
 
     @staticmethod
@@ -161,6 +163,8 @@ class CkptLintPlugin:
         return run
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
+        if not self._active:
+            return
         project = self._project_run()
         resolved = Path(self.filename).resolve() if self.filename not in ("-", "stdin") else None
         if resolved is not None and resolved in project.findings:
