@@ -110,6 +110,7 @@ class CkptLintPlugin:
             "--ckpt-project-root",
             default=None,
             parse_from_config=True,
+            normalize_paths=True,
             help=(
                 "ckpt-lint: directory whose files make up the project for cross-file facts "
                 "(callers of checkpoint-deleting functions). Default: the paths flake8 was given."
