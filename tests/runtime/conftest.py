@@ -57,6 +57,7 @@ def _clean_launcher_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     # "this process already recorded an attempt" must not leak between tests
     rt._RECORDED_ATTEMPTS.clear()
-    assert "torch.distributed" not in sys.modules or not sys.modules[
-        "torch.distributed"
-    ].is_initialized()
+    assert (
+        "torch.distributed" not in sys.modules
+        or not sys.modules["torch.distributed"].is_initialized()
+    )

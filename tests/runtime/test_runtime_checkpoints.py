@@ -77,7 +77,9 @@ def test_deepspeed_pointer_in_the_parent(tmp_path: Path) -> None:
     complete = {Path(c.path).name: c.complete for c in rt.list_checkpoints(tmp_path)}
     assert complete == {"global_step100": True, "global_step200": True, "global_step300": False}
     assert rt.find_latest_complete(tmp_path) == str(tmp_path / "global_step200")
-    assert not rt.is_complete(tmp_path / "global_step300", markers=[rt.COMPLETE_MARKER, "COMPLETED"])
+    assert not rt.is_complete(
+        tmp_path / "global_step300", markers=[rt.COMPLETE_MARKER, "COMPLETED"]
+    )
     assert not rt.is_complete(tmp_path / "global_step100", markers=[rt.COMPLETE_MARKER])
 
 
@@ -120,7 +122,9 @@ def test_mark_complete_writes_a_whole_marker_atomically(tmp_path: Path) -> None:
         rt.mark_complete(tmp_path / "step_13")
 
 
-def test_mark_complete_only_on_the_committer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mark_complete_only_on_the_committer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "step_1"
     path.mkdir()
     monkeypatch.setenv("RANK", "1")
@@ -146,17 +150,15 @@ def test_atomic_dir_leaves_final_untouched_on_error(tmp_path: Path) -> None:
     final = tmp_path / "step_5"
     with rt.atomic_checkpoint_dir(final) as tmp:
         Path(tmp, "model.bin").write_text("v1")
-    with pytest.raises(RuntimeError, match="disk full"):
-        with rt.atomic_checkpoint_dir(final) as tmp:
-            Path(tmp, "model.bin").write_text("v2-partial")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError, match="disk full"), rt.atomic_checkpoint_dir(final) as tmp:
+        Path(tmp, "model.bin").write_text("v2-partial")
+        raise RuntimeError("disk full")
     assert (final / "model.bin").read_text() == "v1"
     assert rt.is_complete(final)
     assert Path(str(final) + ".tmp").exists()  # kept for inspection; not a checkpoint
 
-    with pytest.raises(RuntimeError):
-        with rt.atomic_checkpoint_dir(tmp_path / "step_6"):
-            raise RuntimeError("crash before anything was written")
+    with pytest.raises(RuntimeError), rt.atomic_checkpoint_dir(tmp_path / "step_6"):
+        raise RuntimeError("crash before anything was written")
     assert not (tmp_path / "step_6").exists()
     assert rt.find_latest_complete(tmp_path) == str(final)
 

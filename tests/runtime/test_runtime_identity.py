@@ -43,7 +43,12 @@ def test_mpi_style_variables(
 ) -> None:
     _env(monkeypatch, **{rank_var: "3", size_var: "4", local_var: "1"})
     info = rt.process_info()
-    assert (info.rank, info.world_size, info.local_rank, info.source) == (3, 4, 1, f"env:{rank_var}")
+    assert (info.rank, info.world_size, info.local_rank, info.source) == (
+        3,
+        4,
+        1,
+        f"env:{rank_var}",
+    )
 
 
 def test_rank_wins_over_mpi_and_slurm(monkeypatch: pytest.MonkeyPatch) -> None:

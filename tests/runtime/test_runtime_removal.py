@@ -29,7 +29,9 @@ def test_remove_tree_removes_and_reports(tmp_path: Path) -> None:
     assert rt.remove_tree(tree) is False  # already gone: success, nothing removed
 
 
-def test_file_vanishing_mid_walk_is_success(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_vanishing_mid_walk_is_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tree = _tree(tmp_path / "t")
     real_unlink = os.unlink
     raced: list[str] = []
@@ -62,7 +64,9 @@ def test_subdir_vanishing_before_scandir_is_success(
     assert not tree.exists()
 
 
-def test_dir_vanishing_before_rmdir_is_success(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dir_vanishing_before_rmdir_is_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tree = _tree(tmp_path / "t")
     real_rmdir = os.rmdir
 
@@ -88,7 +92,9 @@ def test_estale_mid_walk_is_success(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not tree.exists()
 
 
-def test_permission_error_mid_walk_propagates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_permission_error_mid_walk_propagates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # we run as root, so chmod cannot deny us: inject EACCES on one entry instead
     tree = _tree(tmp_path / "t")
     real_unlink = os.unlink
