@@ -44,9 +44,17 @@ SOURCE_CALLS = frozenset(
     }
 )
 SOURCE_MODULES = ("secrets", "random")  # every value-returning function of these modules
-NOT_SOURCES = frozenset({"random.seed", "random.Random", "random.SystemRandom", "random.getstate", "random.setstate"})
+NOT_SOURCES = frozenset(
+    {"random.seed", "random.Random", "random.SystemRandom", "random.getstate", "random.setstate"}
+)
 # these read the clock only when called without a time argument (value: arguments allowed)
-_CLOCK_ARITY = {"time.strftime": 1, "time.localtime": 0, "time.gmtime": 0, "time.ctime": 0, "time.asctime": 0}
+_CLOCK_ARITY = {
+    "time.strftime": 1,
+    "time.localtime": 0,
+    "time.gmtime": 0,
+    "time.ctime": 0,
+    "time.asctime": 0,
+}
 
 SINK_NAMES = frozenset(
     {
@@ -147,7 +155,9 @@ RECEIVER_METHODS = frozenset(
         "decode",
     }
 )
-ARGUMENT_METHODS = frozenset({"format", "join", "joinpath", "with_name", "with_stem", "with_suffix"})
+ARGUMENT_METHODS = frozenset(
+    {"format", "join", "joinpath", "with_name", "with_stem", "with_suffix"}
+)
 # the non-deterministic piece a fix replaces grows through these wrappers
 WRAPPERS = frozenset(
     {
@@ -241,7 +251,8 @@ _VALUE_NODES = (
     cst.Slice,
 )
 _MAX_VIA = 4
-_MAX_PASSES = 5
+_MAX_PASSES = 6
+MODULE = "<module>"
 
 
 def union(*taints: Taint) -> Taint:
@@ -285,6 +296,10 @@ def _join(a: State, b: State) -> State:
 
 def _shape(taint: Taint) -> frozenset[Origin]:
     return frozenset(taint)
+
+
+def _state_shape(state: State) -> frozenset:
+    return frozenset((k, _shape(v)) for k, v in state.items() if v)
 
 
 # ---- facts the analysis produces ---------------------------------------------------------------
@@ -333,7 +348,12 @@ class FunctionSummary:
         return (
             _shape(self.returns),
             tuple(sorted((k, _shape(v)) for k, v in self.fields.items())),
-            tuple(sorted((p, tuple(sorted((k, _shape(v)) for k, v in m.items()))) for p, m in self.mutations.items())),
+            tuple(
+                sorted(
+                    (p, tuple(sorted((k, _shape(v)) for k, v in m.items())))
+                    for p, m in self.mutations.items()
+                )
+            ),
             tuple(sorted((p, len(h)) for p, h in self.param_sinks.items())),
         )
 
@@ -397,27 +417,18 @@ class TaintAnalysis(Analysis):
     def _calls_project_functions(self) -> bool:
         local = set(self.functions)
         return any(
-            (q := self.names.call_name(c)) in local or self.is_project_function(q) for c in self.structure.calls
+            (q := self.names.call_name(c)) in local or self.is_project_function(q)
+            for c in self.structure.calls
         )
 
     # -- fixpoint over the file's functions ------------------------------------------------------
 
     def _solve(self) -> None:
-        shapes: dict[str, tuple] = {}
-        self.module_state: State = {}
-        self.class_attrs: dict[str, State] = {}
-        for _ in range(_MAX_PASSES):
-            flow = _FlowPass(self)
-            flow.run()
-            new_shapes = {q: s.shape() for q, s in flow.summaries.items()}
-            new_shapes["<module>"] = (tuple(sorted((k, _shape(v)) for k, v in flow.module_state.items())),)
-            for cls, attrs in flow.class_attrs.items():
-                new_shapes[f"<class {cls}>"] = (tuple(sorted((k, _shape(v)) for k, v in attrs.items())),)
-            self.summaries, self.module_state, self.class_attrs = flow.summaries, flow.module_state, flow.class_attrs
-            self.hits, self.extern_hits = flow.hits, flow.extern_hits
-            if new_shapes == shapes:
-                break
-            shapes = new_shapes
+        flow = _Flow(self)
+        flow.solve()
+        self.summaries = flow.summaries
+        self.hits = [h for hits in flow.hits.values() for h in hits]
+        self.extern_hits = [h for hits in flow.extern_hits.values() for h in hits]
 
     # -- what rules and the project phase ask ----------------------------------------------------
 
@@ -547,39 +558,76 @@ class TaintAnalysis(Analysis):
 # ---- one pass of the flow analysis over a file -------------------------------------------------
 
 
-class _FlowPass:
-    """Runs every scope of the file once with the previous pass's summaries."""
+class _Flow:
+    """The flow analysis of one file: each scope (module, function) is re-run until the
+    summaries it reads (callees, class attributes, module globals) stop changing."""
 
     def __init__(self, taint: TaintAnalysis) -> None:
         self.t = taint
         self.names = taint.names
         self.structure = taint.structure
-        self.previous = taint.summaries
         self.summaries: dict[str, FunctionSummary] = {}
         self.module_state: State = {}
         self.class_attrs: dict[str, State] = {}
-        self.hits: list[SinkHit] = []
-        self.extern_hits: list[SinkHit] = []
+        self.attr_writes: dict[str, State] = {}  # method -> `self.x` taints it leaves behind
+        self.hits: dict[str, list[SinkHit]] = {}
+        self.extern_hits: dict[str, list[SinkHit]] = {}
+        self.deps: dict[str, set[str]] = {}
         self.current: FunctionSummary | None = None
-        self.current_name = "<module>"
+        self.current_name = MODULE
         self.current_class: str | None = None
+        self.classes = {
+            qual: cls.name.value
+            for qual, func in taint.functions.items()
+            if (cls := self.structure.enclosing_class(func)) is not None
+        }
 
-    def run(self) -> None:
-        self.module_state = self.block(self.t.file.module.body, {})
-        globals_ = {k: v for k, v in self.module_state.items() if v}
-        for qual, func in self.t.functions.items():
-            cls = self.structure.enclosing_class(func)
-            self.current_class = cls.name.value if cls is not None else None
-            self.function(qual, func, globals_)
+    def solve(self) -> None:
+        scopes = [MODULE, *self.t.functions]
+        dirty = set(scopes)
+        for _ in range(_MAX_PASSES):
+            changed: set[str] = set()
+            for scope in scopes:
+                if scope in dirty:
+                    changed |= self.run_scope(scope)
+            dirty = {s for s in scopes if self.deps.get(s, set()) & changed}
+            if not dirty:
+                return
 
-    def function(self, qual: str, func: cst.FunctionDef, globals_: State) -> None:
+    def run_scope(self, scope: str) -> set[str]:
+        """Analyse one scope; returns the summary keys whose shape changed."""
+        self.hits[scope], self.extern_hits[scope], self.deps[scope] = [], [], set()
+        if scope == MODULE:
+            before = _state_shape(self.module_state)
+            self.current, self.current_name, self.current_class = None, MODULE, None
+            self.module_state = self.block(self.t.file.module.body, {})
+            return {MODULE} if _state_shape(self.module_state) != before else set()
+        old = self.summaries.get(scope)
+        self.function(scope, self.t.functions[scope])
+        changed = set() if old is not None and old.shape() == self.summaries[scope].shape() else {scope}
+        cls = self.classes.get(scope)
+        if cls is not None:
+            before = _state_shape(self.class_attrs.get(cls, {}))
+            merged: State = {}
+            for method, writes in self.attr_writes.items():
+                if self.classes.get(method) == cls:
+                    merged = {k: union(merged.get(k, {}), writes.get(k, {})) for k in merged.keys() | writes.keys()}
+            self.class_attrs[cls] = merged
+            if _state_shape(merged) != before:
+                changed.add(f"<class {cls}>")
+        return changed
+
+    def function(self, qual: str, func: cst.FunctionDef) -> None:
         summary = FunctionSummary(params=[p.name.value for p in _positional_params(func.params)])
-        state: State = dict(globals_)
-        if self.current_class is not None:
-            state.update(self.t.class_attrs.get(self.current_class, {}))
+        self.current_class = self.classes.get(qual)
+        self.deps[qual].add(MODULE)
+        state: State = {k: v for k, v in self.module_state.items() if v}
         params = [p.name.value for p in _all_params(func.params)]
         for name in params:
             _store(state, name, {Param(qual, name): ()})
+        if self.current_class is not None and params and params[0] == "self":
+            self.deps[qual].add(f"<class {self.current_class}>")
+            state.update(self.class_attrs.get(self.current_class, {}))
         self.current, self.current_name = summary, qual
         end = self.block(_body_of(func), state)
         for name in params:
@@ -587,13 +635,14 @@ class _FlowPass:
                 if key.startswith(name + ".") and any(not isinstance(o, Param) for o in value):
                     summary.mutations.setdefault(name, {})[key[len(name) :]] = value
         if self.current_class is not None and params and params[0] == "self":
-            attrs = self.class_attrs.setdefault(self.current_class, {})
+            writes: State = {}
             for key, value in end.items():
                 concrete = {o: v for o, v in value.items() if not isinstance(o, Param)}
                 if key.startswith("self.") and concrete:
-                    attrs[key] = union(attrs.get(key, {}), concrete)
+                    writes[key] = concrete
+            self.attr_writes[qual] = writes
         self.summaries[qual] = summary
-        self.current, self.current_name = None, "<module>"
+        self.current, self.current_name = None, MODULE
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -682,7 +731,9 @@ class _FlowPass:
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
                 taint = self.eval(small.value, state)
-                self.assign(small.target, taint, state, small.value, self.fields(small.value, state))
+                self.assign(
+                    small.target, taint, state, small.value, self.fields(small.value, state)
+                )
         elif isinstance(small, cst.AugAssign):
             taint = union(self.eval(small.target, state), self.eval(small.value, state))
             self.assign(small.target, taint, state)
@@ -719,7 +770,9 @@ class _FlowPass:
         fields: dict[str, Taint] | None = None,
     ) -> None:
         if isinstance(target, (cst.Tuple, cst.List)):
-            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(
+                target.elements
+            ):
                 for t_el, v_el in zip(target.elements, value.elements, strict=True):
                     self.assign(t_el.value, self.eval(v_el.value, state), state, v_el.value)
             else:
@@ -765,7 +818,9 @@ class _FlowPass:
         if isinstance(value, cst.Call):
             summary = self.local_summary(value)
             if summary is not None:
-                return {k: self.substitute(v, summary, value, state) for k, v in summary.fields.items()}
+                return {
+                    k: self.substitute(v, summary, value, state) for k, v in summary.fields.items()
+                }
         return {}
 
     # -- expressions -----------------------------------------------------------------------------
@@ -794,7 +849,9 @@ class _FlowPass:
             self.assign(expr.target, taint, state, expr.value)
             return taint
         if isinstance(expr, cst.Lambda):
-            return self.eval(expr.body, dict(state))  # a default_factory produces what its body does
+            return self.eval(
+                expr.body, dict(state)
+            )  # a default_factory produces what its body does
         if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
             inner = dict(state)
             self.comprehension(expr.for_in, inner)
@@ -816,9 +873,8 @@ class _FlowPass:
     def children(self, expr: cst.CSTNode, state: State) -> Taint:
         """Union over sub-expressions: f-strings, operators, containers, `await`, `*x`."""
         out: Taint = {}
-        for child in expr.children:
-            if isinstance(child, _VALUE_NODES):
-                out = union(out, self.eval(child, state))
+        for child in _sub_expressions(expr):
+            out = union(out, self.eval(child, state))
         return out
 
     def comprehension(self, comp: cst.CompFor, state: State) -> None:
@@ -854,7 +910,7 @@ class _FlowPass:
         if qual == "getattr" and len(call.args) >= 2:
             path = self.getattr_path(call, state)
             return _lookup(state, path) if path else args[0]
-        if self.t.is_project_function(qual) and qual not in self.t.functions:
+        if self.t.is_project_function(qual) and not qual.startswith(self.t.file.module_name + "."):
             assert qual is not None
             return {Extern(qual): ()}
         if method in RECEIVER_METHODS:
@@ -862,18 +918,30 @@ class _FlowPass:
         return _CLEAN
 
     def call_sinks(
-        self, call: cst.Call, qual: str | None, method: str | None, receiver: Taint, args: list[Taint]
+        self,
+        call: cst.Call,
+        qual: str | None,
+        method: str | None,
+        receiver: Taint,
+        args: list[Taint],
     ) -> None:
         spec = self.t.sink_functions.get(qual) if qual else None
         name = qual
-        if spec is None and method is not None and (qual is None or qual.rsplit(".", 1)[-1] == method):
+        if (
+            spec is None
+            and method is not None
+            and (qual is None or qual.rsplit(".", 1)[-1] == method)
+        ):
             spec = self.t.sink_methods.get(method)
             name = f".{method}"
         if spec is None:
             return
         index, keywords = spec
         if index == -1:
-            taint, arg_node = receiver, call.func.value if isinstance(call.func, cst.Attribute) else None
+            taint, arg_node = (
+                receiver,
+                call.func.value if isinstance(call.func, cst.Attribute) else None,
+            )
         else:
             taint, arg_node = _CLEAN, None
             positional = [i for i, a in enumerate(call.args) if a.keyword is None and a.star == ""]
@@ -899,7 +967,9 @@ class _FlowPass:
         names += [via[-1] for via in taint.values() if via]
         return bool(names) and all(_LOGGISH.search(n.rsplit(".", 1)[-1]) for n in names)
 
-    def setattr_call(self, call: cst.Call, qual: str | None, args: list[Taint], state: State) -> None:
+    def setattr_call(
+        self, call: cst.Call, qual: str | None, args: list[Taint], state: State
+    ) -> None:
         if qual == "setattr" and len(call.args) == 3:
             path = self.getattr_path(call, state)
             if path is not None:
@@ -919,7 +989,10 @@ class _FlowPass:
 
     def local_summary(self, call: cst.Call) -> FunctionSummary | None:
         qual = self.resolve_local(call)
-        return self.previous.get(qual) if qual else None
+        if qual is None:
+            return None
+        self.deps[self.current_name].add(qual)
+        return self.summaries.get(qual)
 
     def resolve_local(self, call: cst.Call) -> str | None:
         qual = self.names.call_name(call)
@@ -943,7 +1016,11 @@ class _FlowPass:
     def bind(self, call: cst.Call, summary: FunctionSummary) -> dict[str, int]:
         """Parameter name -> index into call.args."""
         params = summary.params
-        offset = 1 if params and params[0] in ("self", "cls") and isinstance(call.func, cst.Attribute) else 0
+        offset = (
+            1
+            if params and params[0] in ("self", "cls") and isinstance(call.func, cst.Attribute)
+            else 0
+        )
         bound: dict[str, int] = {}
         position = offset
         for i, a in enumerate(call.args):
@@ -956,7 +1033,9 @@ class _FlowPass:
                 position += 1
         return bound
 
-    def substitute(self, taint: Taint, summary: FunctionSummary, call: cst.Call, state: State) -> Taint:
+    def substitute(
+        self, taint: Taint, summary: FunctionSummary, call: cst.Call, state: State
+    ) -> Taint:
         """The callee's result taint with its parameters replaced by the caller's arguments."""
         bound = self.bind(call, summary)
         out: Taint = {}
@@ -973,12 +1052,15 @@ class _FlowPass:
         path = self.path(expr, state)
         if path is not None:
             return _lookup(state, path)
-        hits, extern = len(self.hits), len(self.extern_hits)
+        hits, extern = self.hits[self.current_name], self.extern_hits[self.current_name]
+        n_hits, n_extern = len(hits), len(extern)
         taint = self.eval(expr, state)
-        del self.hits[hits:], self.extern_hits[extern:]
+        del hits[n_hits:], extern[n_extern:]
         return taint
 
-    def local_call(self, call: cst.Call, summary: FunctionSummary, state: State, args: list[Taint]) -> Taint:
+    def local_call(
+        self, call: cst.Call, summary: FunctionSummary, state: State, args: list[Taint]
+    ) -> Taint:
         bound = self.bind(call, summary)
         callee = dotted(call.func) or "call"
         for param, hits in summary.param_sinks.items():
@@ -997,7 +1079,9 @@ class _FlowPass:
 
     # -- recording -------------------------------------------------------------------------------
 
-    def hit(self, node: cst.CSTNode, text: str, taint: Taint, through_call: str | None = None) -> None:
+    def hit(
+        self, node: cst.CSTNode, text: str, taint: Taint, through_call: str | None = None
+    ) -> None:
         concrete = {o: v for o, v in taint.items() if not isinstance(o, Param)}
         if self.current is not None:
             for origin in taint:
@@ -1009,9 +1093,9 @@ class _FlowPass:
             return
         hit = SinkHit(node, text, concrete, through_call)
         if any(isinstance(o, Source) for o in concrete):
-            self.hits.append(hit)
+            self.hits[self.current_name].append(hit)
         if any(isinstance(o, Extern) for o in concrete):
-            self.extern_hits.append(hit)
+            self.extern_hits[self.current_name].append(hit)
 
 
 # ---- project phase -----------------------------------------------------------------------------
@@ -1023,9 +1107,7 @@ class TaintProject(ProjectAnalysis):
     def __init__(self, files: dict[str, FileFacts], options: dict[str, Any]) -> None:
         super().__init__(files, options)
         by_module = {f.module_name: f for f in files.values()}
-        self._imports = {
-            m: (f.get("names") or {}).get("imports", {}) for m, f in by_module.items()
-        }
+        self._imports = {m: (f.get("names") or {}).get("imports", {}) for m, f in by_module.items()}
         # function qualname -> {(path, source index)}
         origins: dict[str, set[tuple[str, int]]] = {}
         depends: dict[str, set[str]] = {}
@@ -1069,6 +1151,34 @@ class TaintProject(ProjectAnalysis):
 
 
 # ---- small helpers -----------------------------------------------------------------------------
+
+
+def _sub_expressions(expr: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    """Direct sub-expressions, without LibCST's `children` (which re-visits the node)."""
+    if isinstance(expr, (cst.Name, cst.BaseNumber, cst.SimpleString, cst.Ellipsis)):
+        return ()
+    if isinstance(expr, (cst.BinaryOperation, cst.BooleanOperation, cst.ConcatenatedString)):
+        return (expr.left, expr.right)
+    if isinstance(expr, cst.FormattedString):
+        return [p.expression for p in expr.parts if isinstance(p, cst.FormattedStringExpression)]
+    if isinstance(expr, cst.FormattedStringExpression):
+        return (expr.expression,)
+    if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+        return [el.value for el in expr.elements]
+    if isinstance(expr, (cst.Await, cst.UnaryOperation)):
+        return (expr.expression,)
+    if isinstance(expr, (cst.StarredElement, cst.Element, cst.Index)):
+        return (expr.value,)
+    if isinstance(expr, cst.Comparison):
+        return [expr.left, *(c.comparator for c in expr.comparisons)]
+    if isinstance(expr, (cst.Yield, cst.From)):
+        value = expr.value if isinstance(expr, cst.Yield) else expr.item
+        return (value,) if isinstance(value, cst.BaseExpression) else ()
+    if isinstance(expr, cst.Slice):
+        return [x for x in (expr.lower, expr.upper, expr.step) if x is not None]
+    if isinstance(expr, cst.SubscriptElement):
+        return (expr.slice,)
+    return [c for c in expr.children if isinstance(c, _VALUE_NODES)]
 
 
 def _matches(qual: str, patterns: Iterable[str]) -> bool:
