@@ -27,12 +27,22 @@ def sarif_schema() -> dict:
     return json.loads(files.joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
 
 
-def run_tool(args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None):
+def run_tool(
+    args: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None, input: str | None = None
+):
     # a test run inside GitHub Actions must not change the output format unless a test asks
     full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"} | (env or {})
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=900)
+    return subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=900, input=input
+    )
 
 
-def python_tool(module: str, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):
+def python_tool(
+    module: str,
+    *args: str,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+):
     """Run a tool installed next to this interpreter (`python -m flake8 ...`)."""
-    return run_tool([sys.executable, "-m", module, *args], cwd=cwd, env=env)
+    return run_tool([sys.executable, "-m", module, *args], cwd=cwd, env=env, input=input)

@@ -21,8 +21,12 @@ FORMAT = "--format=%(path)s\t%(row)d\t%(col)d\t%(code)s\t%(text)s"
 REGISTERED = {r.code for r in all_rules()}
 
 
-def flake8(*args: str, cwd: Path = ROOT) -> tuple[int, list[tuple[str, int, int, str, str]]]:
-    proc = python_tool("flake8", "--isolated", "--select", "CKP", FORMAT, *args, cwd=cwd)
+def flake8(
+    *args: str, cwd: Path = ROOT, input: str | None = None
+) -> tuple[int, list[tuple[str, int, int, str, str]]]:
+    proc = python_tool(
+        "flake8", "--isolated", "--select", "CKP", FORMAT, *args, cwd=cwd, input=input
+    )
     assert proc.returncode in (0, 1), proc.stderr
     rows = []
     for line in proc.stdout.splitlines():
@@ -118,3 +122,14 @@ def test_single_file_with_project_root_sees_callers_in_other_files():
         expected = [r for r in whole if Path(r[0]).as_posix() == rel]
         _, got = flake8(f"--ckpt-project-root={FIXTURES / 'demo_project'}", rel)
         assert got == expected, rel
+
+
+def test_stdin_is_linted_like_the_file():
+    path = FIXTURES / "ckp001" / "seed_shape.py"
+    rel = path.relative_to(ROOT).as_posix()
+    _, from_file = flake8(rel)
+    assert from_file
+    _, from_stdin = flake8(
+        f"--stdin-display-name={rel}", "-", input=path.read_text(encoding="utf-8")
+    )
+    assert from_stdin == from_file

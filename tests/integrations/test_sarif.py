@@ -127,6 +127,24 @@ def test_cli_sarif_on_fixtures_matches_json(cli, sarif_schema):
         for f in findings
     ]
     assert got == expected
+    # CKP002's callers in other files arrive as related locations (the seed's per-node rotation)
+    related_uris = {
+        rl["physicalLocation"]["artifactLocation"]["uri"]
+        for r in run["results"]
+        if r["ruleId"] == "CKP002"
+        for rl in r.get("relatedLocations", [])
+    }
+    assert "fixtures/demo_project/train/dpo.py" in related_uris
     assert run["properties"]["statistics"] == {
         c: sum(f["code"] == c for f in findings) for c in {f["code"] for f in findings}
     }
+
+
+def test_statistics_with_json_go_to_stderr(cli):
+    proc = cli("check", "--format", "json", "--statistics", "fixtures/")
+    findings = json.loads(proc.stdout)  # stdout stays one JSON document
+    counts = {c: sum(f["code"] == c for f in findings) for c in {f["code"] for f in findings}}
+    assert counts
+    assert {
+        (int(n), code) for n, code, *_ in (line.split() for line in proc.stderr.splitlines())
+    } == {(n, c) for c, n in counts.items()}
