@@ -193,9 +193,11 @@ class ResumeSites(Analysis):
         self.sites: list[FreshStartSite] = []
         # (bare name, qualname or None, usage "fresh"/"strict", evidence at the call site)
         self.call_uses: list[tuple[str, str | None, str, bool]] = []
+        self.listing_functions: set[str] = set()
         self.listing_functions = self._listing_functions()
         self._record_loud_uses()
         self._returns: dict[cst.FunctionDef | None, set[str]] = {}
+        self._gives_value: dict[cst.FunctionDef | None, bool] = {}
         for func in self.structure.functions:
             self._walk_scope(func.body, func)
         self._walk_scope(file.module, None)
@@ -512,11 +514,11 @@ class ResumeSites(Analysis):
 
     def _walk_scope(self, body: cst.CSTNode, func: cst.FunctionDef | None) -> None:
         env = _Env()
-        self._returns[func] = {
-            s.value.value
-            for s in _simple_statements(body)
-            if isinstance(s, cst.Return) and isinstance(s.value, cst.Name)
-        }
+        returned = [s.value for s in _simple_statements(body) if isinstance(s, cst.Return)]
+        self._returns[func] = {v.value for v in returned if isinstance(v, cst.Name)}
+        self._gives_value[func] = any(
+            v is not None and not (isinstance(v, cst.Name) and v.value == "None") for v in returned
+        )
         statements = body.body if isinstance(body, (cst.Module, cst.IndentedBlock)) else []
         self._walk_block(list(statements), env, func)
 
@@ -679,10 +681,14 @@ class ResumeSites(Analysis):
             lookup is not None and self._dir_known(lookup, env) is not None
         )
         if var_name is not None:
-            self._use(var_name, "fresh" if verdict else "strict", env, var_evidence)
+            # "handled": the caller's own not-found branch logs (its own site, if any)
+            usage = "strict" if verdict is None else "handled" if verdict[0] else "fresh"
+            self._use(var_name, usage, env, var_evidence)
         if verdict is None or lookup is None:
             return
         log_call, returns = verdict
+        if returns and not self._gives_value.get(func, False):
+            return  # an early exit of a procedure, not a lookup's None
         returns_to_caller = returns or (
             falls_after and var_name is not None and var_name in self._returns.get(func, set())
         )
