@@ -962,10 +962,26 @@ class _Flow:
         return path.rsplit(".", 1)[-1].lower() in self.t.sink_names
 
     def loggish(self, arg: cst.CSTNode | None, taint: Taint) -> bool:
-        text = dotted(arg) if isinstance(arg, cst.BaseExpression) else None
-        names = [text] if text else []
-        names += [via[-1] for via in taint.values() if via]
-        return bool(names) and all(_LOGGISH.search(n.rsplit(".", 1)[-1]) for n in names)
+        """A directory named like logs (`logging_dir`, `"tb_logs"`, `runs/...`): not a checkpoint."""
+        words = [via[-1] for via in taint.values() if via]
+        stack = [arg] if arg is not None else []
+        while stack:
+            node = stack.pop()
+            text = dotted(node) if isinstance(node, cst.BaseExpression) else None
+            if text is not None:
+                words.append(text)
+            elif isinstance(node, cst.SimpleString):
+                words.append(str(node.evaluated_value))
+            elif isinstance(node, cst.FormattedStringText):
+                words.append(node.value)
+            elif isinstance(node, cst.Call):
+                stack.extend(a.value for a in node.args)
+            elif isinstance(node, cst.FormattedString):
+                stack.extend(node.parts)
+            else:
+                stack.extend(_sub_expressions(node))
+        leaves = (part for w in words for part in re.split(r"[/\\.\s-]+", w))
+        return any(_LOGGISH.search(leaf) for leaf in leaves if leaf)
 
     def setattr_call(
         self, call: cst.Call, qual: str | None, args: list[Taint], state: State

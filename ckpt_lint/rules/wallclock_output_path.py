@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -151,8 +152,8 @@ class WallclockOutputPath(Rule):
 
     def __init__(self, options: dict | None = None) -> None:
         super().__init__(options)
-        extra = [s.rsplit(".", 1)[-1].rstrip("*") for s in self.settings["extra-sources"]]
-        words = [w.encode() for w in extra if w]
+        extra = [s.removesuffix(".*").rsplit(".", 1)[-1] for s in self.settings["extra-sources"]]
+        words = [re.escape(w).encode() for w in extra if w]
         if words:  # files calling an extra source must reach the analysis too
             self.prefilter = b"|".join([WallclockOutputPath.prefilter or b"", *words])
 
