@@ -38,6 +38,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-prefilter", action="store_true", help="parse every file (slower)")
     p.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: CPUs)")
     p.add_argument("--force-exclude", action="store_true", help="apply excludes to explicit files")
+    p.add_argument(
+        "--no-respect-gitignore",
+        dest="respect_gitignore",
+        action="store_false",
+        default=None,
+        help="lint files that .gitignore excludes",
+    )
     p.add_argument("--stdin-filename", help="name for source read from stdin (path '-')")
     p.add_argument("--statistics", action="store_true", help="counts by rule code")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
@@ -127,13 +134,15 @@ def resolve_config(args: argparse.Namespace, paths: list[str]) -> Config:
         config.ignore += validate_selectors(args.ignore, "--ignore")
     if args.force_exclude:
         config.force_exclude = True
+    if args.respect_gitignore is not None:
+        config.respect_gitignore = args.respect_gitignore
     if getattr(args, "unsafe_fixes", None) is not None:
         config.unsafe_fixes = args.unsafe_fixes
     return config
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from ckpt_lint.engine.runner import Linter, LintSettings, Unit, module_name_for
+    from ckpt_lint.engine.runner import Linter, LintSettings
 
     paths = args.paths or ["."]
     config = resolve_config(args, paths)
@@ -144,15 +153,60 @@ def _lint(args: argparse.Namespace) -> int:
         config.runtime_module = module_name_for_path(Path(vendor_dest))
     settings = LintSettings.from_config(config, prefilter=not args.no_prefilter)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    linter = Linter(settings, jobs=jobs)
+    cache = None
+    if not args.no_cache and paths != ["-"]:
+        from ckpt_lint.engine.cache import Cache
+
+        cache_dir = Path(os.environ.get("CKPT_LINT_CACHE_DIR") or config.root / config.cache_dir)
+        cache = Cache(cache_dir, settings.digest())
+    with _progress_bar() as progress:
+        linter = Linter(settings, jobs=jobs, cache=cache, progress=progress)
+        run = _run(linter, args, paths, config)
+    return _report(linter, run, args, config, paths, vendor_dest)
+
+
+def _run(linter, args: argparse.Namespace, paths: list[str], config: Config):  # type: ignore[no-untyped-def]
+    from ckpt_lint.engine.runner import Unit, module_name_for
+
     if paths == ["-"]:
         name = args.stdin_filename or "stdin.py"
         data = sys.stdin.buffer.read()
         unit = Unit(name, Path(name), module_name_for(Path(name)), data=data)
-        run = linter.lint_units([unit])
-    else:
-        run = linter.lint_paths(paths, config)
+        return linter.lint_units([unit])
+    return linter.lint_paths(paths, config)
 
+
+class _progress_bar:
+    """A rich progress bar on stderr for long runs on a terminal; silent otherwise."""
+
+    MIN_FILES = 200
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self.bar = None
+        self.tasks: dict[str, object] = {}
+        if not sys.stderr.isatty() or os.environ.get("CI"):
+            return None
+        return self.update
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if total < self.MIN_FILES:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done)  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _report(linter, run, args, config, paths, vendor_dest) -> int:  # type: ignore[no-untyped-def]
     fmt = output_format(args.format)
     report = Report(
         findings=run.findings,

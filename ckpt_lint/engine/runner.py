@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 from ckpt_lint.analysis import FileAnalysis, FileFacts, ProjectFacts
 from ckpt_lint.config import Config
+from ckpt_lint.engine.cache import Cache, content_hash
 from ckpt_lint.engine.discovery import SourcePath, discover
 from ckpt_lint.engine.source import ParsedFile, SourceError
 from ckpt_lint.engine.suppress import is_suppressed, noqa_lines, skips_file
@@ -93,10 +94,50 @@ class LintSettings:
     extra_rules: list[type[Rule]] = field(default_factory=list)
     # off for hosts that own suppression themselves (flake8 handles noqa comments for the plugin)
     apply_noqa: bool = True
+    _rules: list[Rule] | None = field(default=None, repr=False, compare=False)
+    _prefilter: Any = field(default=False, repr=False, compare=False)
 
     def rules(self) -> list[Rule]:
-        known = {r.code: r for r in [*all_rules(), *self.extra_rules]}
-        return [known[c](self.rule_options.get(c)) for c in self.codes if c in known]
+        if self._rules is None:
+            known = {r.code: r for r in [*all_rules(), *self.extra_rules]}
+            self._rules = [known[c](self.rule_options.get(c)) for c in self.codes if c in known]
+        return self._rules
+
+    def prefilter_pattern(self) -> re.Pattern[bytes] | None:
+        """One regex for all enabled rules; None when some rule cannot be prefiltered."""
+        if self._prefilter is False:
+            patterns: list[bytes] = []
+            for rule in self.rules():
+                if rule.prefilter is None:
+                    patterns = []
+                    break
+                patterns.append(rule.prefilter)
+            self._prefilter = (
+                re.compile(b"|".join(b"(?:" + p + b")" for p in patterns)) if patterns else None
+            )
+        return self._prefilter
+
+    def digest(self) -> str:
+        """What the cache must be keyed by besides file content."""
+        import hashlib
+        import json
+
+        from ckpt_lint.engine.cache import tool_digest
+
+        payload = json.dumps(
+            [
+                self.codes,
+                self.rule_options,
+                self.runtime_module,
+                self.prefilter,
+                self.per_file_ignores,
+                self.apply_noqa,
+                sorted(r.__qualname__ for r in self.extra_rules),
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256((tool_digest() + payload).encode()).hexdigest()
 
     @classmethod
     def from_config(cls, config: Config, prefilter: bool = True) -> LintSettings:
@@ -126,16 +167,37 @@ class Phase1:
     facts: FileFacts | None = None
     error: Finding | None = None
     candidate: bool = False
+    skipped: bool = False  # `# ckpt-lint: skip-file`
+    digest: str | None = None  # sha256 of the content
     parsed: Any = None  # the FileAnalysis, kept in-process for phase 2
 
+    @property
+    def cache_key(self) -> str:
+        return f"{self.digest}\0{self.unit.display}\0{self.unit.module_name}"
 
-def phase1(unit: Unit, settings: LintSettings, keep: bool) -> Phase1:
+    def for_cache(self) -> Phase1:
+        return Phase1(
+            Unit(self.unit.display, None, self.unit.module_name),
+            self.facts,
+            self.error,
+            self.candidate,
+            self.skipped,
+            self.digest,
+        )
+
+
+def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) -> Phase1:
+    """Read, prefilter and (if a rule may fire here, or `force`) parse and summarise one file."""
     out = Phase1(unit)
     try:
         data = unit.read()
+        out.digest = content_hash(data)
         if skips_file(data):
+            out.skipped = True
             return out
         out.candidate = _is_candidate(data, settings)
+        if not (out.candidate or force):
+            return out
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts()
@@ -146,8 +208,10 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool) -> Phase1:
         out.candidate = False
     except RecursionError:
         out.error = error_finding(PARSE_ERROR, unit.display, "too deeply nested to analyse")
+        out.candidate = False
     except Exception as exc:  # an analysis bug must not stop the run
         out.error = error_finding(INTERNAL_ERROR, unit.display, _internal(exc))
+        out.candidate = False
     return out
 
 
@@ -157,34 +221,25 @@ def _internal(exc: BaseException) -> str:
     return f"internal error{where}: {type(exc).__name__}: {exc} (please report)"
 
 
-def _prefilter(settings: LintSettings) -> re.Pattern[bytes] | None:
-    patterns = []
-    for rule in settings.rules():
-        if rule.prefilter is None:
-            return None
-        patterns.append(rule.prefilter)
-    if not patterns:
-        return None
-    return re.compile(b"|".join(b"(?:" + p + b")" for p in patterns))
-
-
 def _is_candidate(data: bytes, settings: LintSettings) -> bool:
+    if not settings.rules():
+        return False
     if not settings.prefilter:
         return True
-    pattern = _prefilter(settings)
+    pattern = settings.prefilter_pattern()
     return pattern is None or pattern.search(data) is not None
 
 
-def _mentions(unit: Unit, names: frozenset[str]) -> bool:
-    if not names:
-        return False
+def _mentions_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
+    alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names))
+    return re.compile(rb"\b(?:" + alternatives + rb")\b")
+
+
+def _mentions(unit: Unit, pattern: re.Pattern[bytes]) -> bool:
     try:
         data = unit.read()
     except SourceError:
         return False
-    pattern = re.compile(
-        rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
-    )
     return pattern.search(data) is not None
 
 
@@ -250,6 +305,7 @@ def _ignored_for(display: str, per_file_ignores: dict[str, list[str]]) -> set[st
 # ---- the run ---------------------------------------------------------------------------------
 
 _WORKER_STATE: dict[str, Any] = {}
+Progress = Callable[[str, int, int], None]
 
 
 def _init_worker(settings: LintSettings, project: ProjectFacts | None) -> None:
@@ -261,14 +317,26 @@ def _phase1_worker(unit: Unit) -> Phase1:
     return phase1(unit, _WORKER_STATE["settings"], keep=False)
 
 
+def _phase1_forced_worker(unit: Unit) -> Phase1:
+    return phase1(unit, _WORKER_STATE["settings"], keep=False, force=True)
+
+
 def _phase2_worker(first: Phase1) -> FileResult:
     return phase2(first, _WORKER_STATE["project"], _WORKER_STATE["settings"])
 
 
 class Linter:
-    def __init__(self, settings: LintSettings, jobs: int = 1) -> None:
+    def __init__(
+        self,
+        settings: LintSettings,
+        jobs: int = 1,
+        cache: Cache | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.settings = settings
         self.jobs = max(1, jobs)
+        self.cache = cache or Cache(None, "")
+        self.progress = progress
         self.project: ProjectFacts | None = None
         self.phase1_results: dict[str, Phase1] = {}
 
@@ -278,55 +346,150 @@ class Linter:
     def lint_paths(self, paths: list[str], config: Config) -> RunResult:
         return self.lint_units(self.units_for(discover(paths, config)))
 
-    def _map(self, fn: Any, items: list[Any], init_project: ProjectFacts | None) -> list[Any]:
-        if self.jobs == 1 or len(items) < PARALLEL_THRESHOLD:
-            return [fn(i) for i in items]
-        chunks = max(1, len(items) // (self.jobs * 8))
-        with ProcessPoolExecutor(
-            self.jobs, initializer=_init_worker, initargs=(self.settings, init_project)
-        ) as pool:
-            return list(pool.map(fn, items, chunksize=chunks))
+    def _parallel(self, count: int) -> bool:
+        return self.jobs > 1 and count >= PARALLEL_THRESHOLD
+
+    def _map(
+        self, stage: str, fn: Any, local: Any, items: list[Any], project: Any = None
+    ) -> list[Any]:
+        """Run `local` in-process or `fn` in workers over items, reporting progress."""
+        out: list[Any] = []
+        if not items:
+            return out
+        if self._parallel(len(items)):
+            chunk = max(1, min(64, len(items) // (self.jobs * 16)))
+            with ProcessPoolExecutor(
+                self.jobs, initializer=_init_worker, initargs=(self.settings, project)
+            ) as pool:
+                for result in pool.map(fn, items, chunksize=chunk):
+                    out.append(result)
+                    self._tick(stage, len(out), len(items))
+        else:
+            for item in items:
+                out.append(local(item))
+                self._tick(stage, len(out), len(items))
+        return out
+
+    def _tick(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    def _from_cache(self, unit: Unit) -> Phase1 | None:
+        if not self.cache.enabled or unit.data is not None or unit.path is None:
+            return None
+        try:
+            st = os.stat(unit.path)
+        except OSError:
+            return None
+        digest = self.cache.known_hash(os.path.abspath(unit.path), st)
+        if digest is None:
+            return None
+        key = f"{digest}\0{unit.display}\0{unit.module_name}"
+        record = self.cache.old.phase1.get(key)
+        if record is None:
+            return None
+        return Phase1(unit, record.facts, record.error, record.candidate, record.skipped, digest)
 
     def lint_units(self, units: list[Unit]) -> RunResult:
         settings = self.settings
-        in_process = self.jobs == 1 or len(units) < PARALLEL_THRESHOLD
-        done: dict[str, Phase1] = {}
-        pending: list[Unit] = []
-        rest: list[Unit] = []
-        for u in units:
-            (pending if not settings.prefilter or _is_candidate_unit(u, settings) else rest).append(
-                u
-            )
-        interest: frozenset[str] = frozenset()
-        while pending:
-            if in_process:
-                firsts = [phase1(u, settings, keep=True) for u in pending]
+        keep = not self._parallel(len(units))
+        records: dict[str, Phase1] = {}
+        todo: list[Unit] = []
+        for unit in units:
+            cached = self._from_cache(unit)
+            if cached is not None:
+                records[unit.display] = cached
             else:
-                firsts = self._map(_phase1_worker, pending, None)
-            for first in firsts:
-                done[first.unit.display] = first
-                if first.facts is not None:
-                    interest |= first.facts.interest
-            # the cross-file phase must see every caller of an interesting function
-            pending = [u for u in rest if u.display not in done and _mentions(u, interest)]
-        facts = {d: p.facts for d, p in done.items() if p.facts is not None}
+                todo.append(unit)
+        for first in self._map(
+            "scan", _phase1_worker, lambda u: phase1(u, settings, keep=keep), todo, None
+        ):
+            records[first.unit.display] = first
+
+        # the cross-file phase must see every caller of an interesting function
+        while True:
+            interest = frozenset().union(*(r.facts.interest for r in records.values() if r.facts))
+            if not interest:
+                break
+            pattern = _mentions_pattern(interest)
+            tag = content_hash(b"\0".join(n.encode() for n in sorted(interest)))
+            hits = []
+            for unit in units:
+                rec = records[unit.display]
+                if rec.facts is not None or rec.skipped or rec.error is not None:
+                    continue
+                key = (rec.cache_key, tag)
+                found = self.cache.old.mentions.get(key)
+                if found is None:
+                    found = _mentions(unit, pattern)
+                self.cache.new.mentions[key] = found
+                if found:
+                    hits.append(unit)
+            if not hits:
+                break
+            for first in self._map(
+                "callers",
+                _phase1_forced_worker,
+                lambda u: phase1(u, settings, keep=False, force=True),
+                hits,
+                None,
+            ):
+                records[first.unit.display] = first
+                if first.facts is None and first.error is None:
+                    first.skipped = True  # parsed nothing (skip-file): never ask again
+
+        facts = {d: r.facts for d, r in records.items() if r.facts is not None}
         project = ProjectFacts(facts, _analysis_options(settings))
         self.project = project
-        self.phase1_results = done
-        candidates = [p for p in done.values() if p.candidate and p.facts is not None]
-        if in_process:
-            results = [phase2(p, project, settings) for p in candidates]
-        else:
-            for p in candidates:
-                p.parsed = None
-            results = self._map(_phase2_worker, candidates, project)
-        errors = [
-            FileResult(p.unit.display, [p.error]) for p in done.values() if p.error is not None
-        ]
+        self.phase1_results = records
+        project_tag = content_hash(
+            "\n".join(sorted(r.cache_key for r in records.values() if r.facts)).encode()
+        )
+        candidates = [r for r in records.values() if r.candidate and r.facts is not None]
+        results: list[FileResult] = []
+        todo2 = []
+        for rec in candidates:
+            hit = self.cache.old.phase2.get((rec.cache_key, project_tag))
+            if hit is not None:
+                results.append(hit)
+                self.cache.new.phase2[(rec.cache_key, project_tag)] = hit
+            else:
+                todo2.append(rec)
+        if self._parallel(len(todo2)):
+            for rec in todo2:
+                rec.parsed = None  # CST nodes do not cross process boundaries
+        computed = self._map(
+            "check", _phase2_worker, lambda r: phase2(r, project, settings), todo2, project
+        )
+        for rec, result in zip(todo2, computed, strict=True):
+            self.cache.new.phase2[(rec.cache_key, project_tag)] = result
+        results.extend(computed)
+
+        self._remember(units, records)
+        errors = [FileResult(r.unit.display, [r.error]) for r in records.values() if r.error]
         errors = [_filter_errors(r, settings) for r in errors]
         out = RunResult(files_checked=len(units), files_parsed=len(facts))
         out.results = sorted([*results, *errors], key=lambda r: r.path)
         return out
+
+    def _remember(self, units: list[Unit], records: dict[str, Phase1]) -> None:
+        if not self.cache.enabled:
+            return
+        for unit in units:
+            rec = records[unit.display]
+            if rec.digest is None or unit.path is None or unit.data is not None:
+                continue
+            try:
+                st = os.stat(unit.path)
+            except OSError:
+                continue
+            self.cache.new.stats[os.path.abspath(unit.path)] = (
+                st.st_mtime_ns,
+                st.st_size,
+                rec.digest,
+            )
+            self.cache.new.phase1[rec.cache_key] = rec.for_cache()
+        self.cache.save()
 
 
 def _filter_errors(result: FileResult, settings: LintSettings) -> FileResult:
@@ -337,10 +500,3 @@ def _filter_errors(result: FileResult, settings: LintSettings) -> FileResult:
         if f.code in settings.codes and not any(f.code.startswith(c) for c in ignored)
     ]
     return result
-
-
-def _is_candidate_unit(unit: Unit, settings: LintSettings) -> bool:
-    try:
-        return _is_candidate(unit.read(), settings)
-    except SourceError:
-        return True  # let phase 1 report the read error
