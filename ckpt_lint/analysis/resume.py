@@ -122,7 +122,8 @@ class _Env:
     """What is known at a point in one function body, in source order."""
 
     vars: dict[str, _Var] = field(default_factory=dict)
-    listings: set[str] = field(default_factory=set)  # names holding a raw directory listing
+    # names holding a raw directory listing -> the directory listed
+    listings: dict[str, str | None] = field(default_factory=dict)
     known_dirs: list[str] = field(default_factory=list)
     resume: list[str] = field(default_factory=list)  # dominating resume requests (code)
 
@@ -198,6 +199,7 @@ class ResumeSites(Analysis):
         self._record_loud_uses()
         self._returns: dict[cst.FunctionDef | None, set[str]] = {}
         self._gives_value: dict[cst.FunctionDef | None, bool] = {}
+        self.decides_not_found: set[cst.FunctionDef] = set()
         for func in self.structure.functions:
             self._walk_scope(func.body, func)
         self._walk_scope(file.module, None)
@@ -205,15 +207,11 @@ class ResumeSites(Analysis):
     # ---- public ---------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        returning = {}
-        for site in self.sites:
-            if site.returns_to_caller and site.function is not None:
-                qual = self.structure.qualname(site.function)
-                returning[qual] = site.function.name.value
+        returning = {self.structure.qualname(f): f.name.value for f in self.decides_not_found}
         return {"returning": returning, "uses": list(self.call_uses)}
 
     def interest(self) -> set[str]:
-        return {s.function.name.value for s in self.sites if s.returns_to_caller and s.function}
+        return {f.name.value for f in self.decides_not_found}
 
     def fresh_start_flag(self, directory: str | None) -> str | None:
         """`cfg.flag` when the config object holding `directory` has an explicit fresh-start flag."""
@@ -282,7 +280,9 @@ class ResumeSites(Analysis):
                     return found
             return None
         if bare in self.listing_functions:
-            return Lookup(expr, f"{bare}(...)", self._directory_arg(expr))
+            directory = self._directory_arg(expr)
+            callee = self.names.call_name(expr)
+            return Lookup(expr, f"{bare}(...)", directory, callee=callee)
         if self._is_checkpoint_glob(expr, qual, bare):
             return Lookup(expr, f"{_short(expr.func)}(...)", self._glob_directory(expr))
         if listing_only:
@@ -322,7 +322,7 @@ class ResumeSites(Analysis):
     def _raw_listing(self, expr: cst.BaseExpression, env: _Env) -> tuple[str | None, str] | None:
         """(directory, label) when `expr` lists a directory without filtering."""
         if isinstance(expr, cst.Name) and expr.value in env.listings:
-            return None, f"`{expr.value}`"
+            return env.listings[expr.value], f"{expr.value}"
         if isinstance(expr, cst.Call):
             qual = self.names.call_name(expr) or ""
             bare = _bare(expr.func) or ""
@@ -582,8 +582,9 @@ class ResumeSites(Analysis):
             bare = _bare(value.func)
             if bare is not None:
                 callee = (bare, self.names.call_name(value))
-            if self._raw_listing(value, env) is not None:
-                env.listings.add(target.value)
+            listing = self._raw_listing(value, env)
+            if listing is not None:
+                env.listings[target.value] = listing[0]
         previous = env.vars.get(target.value)
         if lookup is None and previous is not None and previous.lookup is not None:
             lookup = previous.lookup  # assigned on another branch; any lookup origin counts
@@ -677,6 +678,13 @@ class ResumeSites(Analysis):
         else:
             return  # elif chains: the not-found side does something else
         verdict = _classify(path, self.names)
+        if func is not None and lookup is not None and self._gives_value.get(func, False):
+            hands_back = (falls_after and var_name in self._returns.get(func, set())) or any(
+                isinstance(s, cst.Return) for p in path for s in _simple_statements(p)
+            )
+            if hands_back:
+                # callers' silent branches on this function's result defer to this branch
+                self.decides_not_found.add(func)
         var_evidence = bool(env.resume) or (
             lookup is not None and self._dir_known(lookup, env) is not None
         )

@@ -135,7 +135,7 @@ class SilentFreshStart(Rule):
             "    if steps:\n"
             "        start = load(steps[-1])\n"
             "    else:\n"
-            "        check_fresh_start(args.output_dir, 'no checkpoint found', "
+            '        check_fresh_start(args.output_dir, "no checkpoint found", '
             "resume_requested=False, fresh_start=False)\n"
             "    train(start)\n",
         ),
@@ -207,7 +207,7 @@ class SilentFreshStart(Rule):
         requested = "True" if site.resume_requested is not None else "False"
         local, import_edits = ctx.import_runtime("check_fresh_start")
         message = (
-            self._message_expr(site.log_call, ctx) if site.log_call else "'no checkpoint found'"
+            self._message_expr(site.log_call, ctx) if site.log_call else '"no checkpoint found"'
         )
         call = f"{local}({directory}, {message}, resume_requested={requested}, fresh_start={flag})"
         if site.log_call is not None:
