@@ -294,6 +294,11 @@ def _join(a: State, b: State) -> State:
     return {k: union(_lookup(a, k), _lookup(b, k)) for k in a.keys() | b.keys()}
 
 
+def concrete(taint: Taint) -> Taint:
+    """Only the real origins (sources, other modules' returns), no symbolic parameters."""
+    return {o: v for o, v in taint.items() if not isinstance(o, Param)}
+
+
 def _shape(taint: Taint) -> frozenset[Origin]:
     return frozenset(taint)
 
@@ -604,14 +609,19 @@ class _Flow:
             return {MODULE} if _state_shape(self.module_state) != before else set()
         old = self.summaries.get(scope)
         self.function(scope, self.t.functions[scope])
-        changed = set() if old is not None and old.shape() == self.summaries[scope].shape() else {scope}
+        changed = (
+            set() if old is not None and old.shape() == self.summaries[scope].shape() else {scope}
+        )
         cls = self.classes.get(scope)
         if cls is not None:
             before = _state_shape(self.class_attrs.get(cls, {}))
             merged: State = {}
             for method, writes in self.attr_writes.items():
                 if self.classes.get(method) == cls:
-                    merged = {k: union(merged.get(k, {}), writes.get(k, {})) for k in merged.keys() | writes.keys()}
+                    merged = {
+                        k: union(merged.get(k, {}), writes.get(k, {}))
+                        for k in merged.keys() | writes.keys()
+                    }
             self.class_attrs[cls] = merged
             if _state_shape(merged) != before:
                 changed.add(f"<class {cls}>")
@@ -637,9 +647,9 @@ class _Flow:
         if self.current_class is not None and params and params[0] == "self":
             writes: State = {}
             for key, value in end.items():
-                concrete = {o: v for o, v in value.items() if not isinstance(o, Param)}
-                if key.startswith("self.") and concrete:
-                    writes[key] = concrete
+                real = concrete(value)
+                if key.startswith("self.") and real:
+                    writes[key] = real
             self.attr_writes[qual] = writes
         self.summaries[qual] = summary
         self.current, self.current_name = None, MODULE
@@ -735,14 +745,15 @@ class _Flow:
                     small.target, taint, state, small.value, self.fields(small.value, state)
                 )
         elif isinstance(small, cst.AugAssign):
-            taint = union(self.eval(small.target, state), self.eval(small.value, state))
-            self.assign(small.target, taint, state)
+            combined = union(self.eval(small.target, state), self.eval(small.value, state))
+            self.assign(small.target, combined, state)
         elif isinstance(small, cst.Return):
             if small.value is not None and self.current is not None:
-                taint = self.eval(small.value, state)
-                self.current.returns = union(self.current.returns, taint)
-                for suffix, value in self.fields(small.value, state).items():
-                    self.current.fields[suffix] = union(self.current.fields.get(suffix, {}), value)
+                returned = self.eval(small.value, state)
+                self.current.returns = union(self.current.returns, returned)
+                for suffix, field_taint in self.fields(small.value, state).items():
+                    known = self.current.fields.get(suffix, {})
+                    self.current.fields[suffix] = union(known, field_taint)
         elif isinstance(small, cst.Expr):
             self.eval(small.value, state)
         elif isinstance(small, (cst.Raise, cst.Assert)):
@@ -859,12 +870,12 @@ class _Flow:
                 return union(self.eval(expr.key, inner), self.eval(expr.value, inner))
             return self.eval(expr.elt, inner)
         if isinstance(expr, cst.Dict):
-            out: Taint = {}
-            for el in expr.elements:
-                if isinstance(el, cst.DictElement):
-                    self.eval(el.key, state)
-                out = union(out, self.eval(el.value, state))
-            return out
+            values: Taint = {}
+            for item in expr.elements:
+                if isinstance(item, cst.DictElement):
+                    self.eval(item.key, state)
+                values = union(values, self.eval(item.value, state))
+            return values
         if isinstance(expr, cst.IfExp):
             self.eval(expr.test, state)
             return union(self.eval(expr.body, state), self.eval(expr.orelse, state))
@@ -1089,8 +1100,7 @@ class _Flow:
             base = self.path(call.args[index].value, state) if index is not None else None
             if base is not None:
                 for suffix, taint in mutations.items():
-                    concrete = {o: v for o, v in taint.items() if not isinstance(o, Param)}
-                    state[base + suffix] = union(_lookup(state, base + suffix), concrete)
+                    state[base + suffix] = union(_lookup(state, base + suffix), concrete(taint))
         return self.substitute(summary.returns, summary, call, state)
 
     # -- recording -------------------------------------------------------------------------------
@@ -1098,19 +1108,19 @@ class _Flow:
     def hit(
         self, node: cst.CSTNode, text: str, taint: Taint, through_call: str | None = None
     ) -> None:
-        concrete = {o: v for o, v in taint.items() if not isinstance(o, Param)}
+        real = concrete(taint)
         if self.current is not None:
             for origin in taint:
                 if isinstance(origin, Param) and origin.function == self.current_name:
                     hits = self.current.param_sinks.setdefault(origin.name, [])
                     if all(h.node is not node for h in hits):
                         hits.append(SinkHit(node, text, {}, through_call))
-        if not concrete:
+        if not real:
             return
-        hit = SinkHit(node, text, concrete, through_call)
-        if any(isinstance(o, Source) for o in concrete):
+        hit = SinkHit(node, text, real, through_call)
+        if any(isinstance(o, Source) for o in real):
             self.hits[self.current_name].append(hit)
-        if any(isinstance(o, Extern) for o in concrete):
+        if any(isinstance(o, Extern) for o in real):
             self.extern_hits[self.current_name].append(hit)
 
 
@@ -1198,15 +1208,14 @@ def _sub_expressions(expr: cst.CSTNode) -> Sequence[cst.CSTNode]:
 
 
 def _matches(qual: str, patterns: Iterable[str]) -> bool:
-    for p in patterns:
-        if p == qual or (p.endswith(".*") and qual.startswith(p[:-1])):
-            return True
-    return False
+    return any(p == qual or (p.endswith(".*") and qual.startswith(p[:-1])) for p in patterns)
 
 
 def _suite(body: cst.BaseSuite) -> Sequence[cst.CSTNode]:
     inner = body.body
-    return inner if isinstance(inner, (list, tuple)) else [inner]  # type: ignore[return-value]
+    if isinstance(inner, (list, tuple)):
+        return inner
+    return [inner]  # type: ignore[list-item]
 
 
 def _body_of(func: cst.FunctionDef) -> Sequence[cst.CSTNode]:

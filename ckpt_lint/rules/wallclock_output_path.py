@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import libcst as cst
 
@@ -86,13 +87,13 @@ class WallclockOutputPath(Rule):
     name = "wallclock-output-path"
     message = "wall-clock or random value reaches a checkpoint directory"
     fix_safety = Applicability.UNSAFE
-    options = {
+    options: ClassVar[dict[str, Option]] = {
         "extra-sources": Option([], "more non-deterministic functions (dotted names, `mod.*`)"),
         "extra-sinks": Option([], "more checkpoint paths: names, dotted functions, `.methods`"),
     }
-    prefilter = rb"time|date|uuid|secrets|random|getpid"
+    prefilter: ClassVar[bytes | None] = rb"time|date|uuid|secrets|random|getpid"
 
-    VALID: list[Valid | str] = [
+    VALID: ClassVar[list[Valid | str]] = [
         # the timestamp only names the TensorBoard folder
         'import os, time\nlog_dir = os.path.join("runs", time.strftime("%Y%m%d"))\n'
         "os.makedirs(log_dir, exist_ok=True)\n",
@@ -100,16 +101,16 @@ class WallclockOutputPath(Rule):
         "import os, time\n\ndef main(args, accelerator_kwargs):\n"
         '    accelerator_kwargs["project_dir"] = args.output_dir\n'
         '    args.exp_name = f"{args.exp_name}__{int(time.time())}"\n'
-        '    args.wandb_name = args.exp_name\n',
+        "    args.wandb_name = args.exp_name\n",
         # a clean reassignment clears the name
         'import os, time\n\ndef main(args):\n    name = f"run_{time.time()}"\n    name = args.exp_name\n'
         "    args.output_dir = os.path.join(args.output_dir, name)\n",
         # hub revision and dataset ids
-        'import time, uuid\n\ndef push(args, example):\n'
+        "import time, uuid\n\ndef push(args, example):\n"
         '    args.hf_repo_revision = f"{args.exp_name}__{int(time.time())}"\n'
         '    example["id"] = str(uuid.uuid4())\n',
     ]
-    INVALID = [
+    INVALID: ClassVar[list[Invalid]] = [
         Invalid(
             "import os\nimport time\n\n\ndef main(args):\n"
             '    args.exp_name = f"{args.exp_name}__{args.seed}__{int(time.time())}"\n'
@@ -133,8 +134,7 @@ class WallclockOutputPath(Rule):
             "    run_dir.mkdir(parents=True)\n",
         ),
         Invalid(
-            "import os, uuid\n"
-            'OUTPUT_DIR = os.path.join("ckpt", uuid.uuid4().hex[:8])\n',
+            'import os, uuid\nOUTPUT_DIR = os.path.join("ckpt", uuid.uuid4().hex[:8])\n',
             fixed=None,
         ),
         Invalid(
@@ -150,12 +150,13 @@ class WallclockOutputPath(Rule):
         ),
     ]
 
-    def __init__(self, options: dict | None = None) -> None:
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         extra = [s.removesuffix(".*").rsplit(".", 1)[-1] for s in self.settings["extra-sources"]]
         words = [re.escape(w).encode() for w in extra if w]
         if words:  # files calling an extra source must reach the analysis too
-            self.prefilter = b"|".join([WallclockOutputPath.prefilter or b"", *words])
+            pattern = b"|".join([WallclockOutputPath.prefilter or b"", *words])
+            setattr(self, "prefilter", pattern)  # noqa: B010 - per-instance, the class keeps the default
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         taint = ctx.file.get(TaintAnalysis)
@@ -185,9 +186,13 @@ class WallclockOutputPath(Rule):
         out = []
         for hit, _via in flow.sinks:
             pos = ctx.parsed.start(hit.node)
-            out.append(Related(ctx.parsed.path, pos.line, pos.column, f"checkpoint path `{hit.text}`"))
+            out.append(
+                Related(ctx.parsed.path, pos.line, pos.column, f"checkpoint path `{hit.text}`")
+            )
         for remote in flow.remote:
-            out.append(Related(remote.path, remote.line, remote.column, f"checkpoint path `{remote.text}`"))
+            out.append(
+                Related(remote.path, remote.line, remote.column, f"checkpoint path `{remote.text}`")
+            )
         return tuple(out)
 
     def stable_run_id_fix(self, ctx: RuleContext, taint: TaintAnalysis, flow: Flow) -> Fix:
@@ -196,7 +201,9 @@ class WallclockOutputPath(Rule):
         call = f"{local}({config or ''})"
         target: cst.CSTNode = flow.piece
         parent = taint.structure.parent(flow.piece)
-        if isinstance(parent, cst.FormattedStringExpression) and (parent.format_spec or parent.conversion):
+        if isinstance(parent, cst.FormattedStringExpression) and (
+            parent.format_spec or parent.conversion
+        ):
             # a format spec such as `:%Y%m%d` would not apply to the id string
             target, call = parent, "{" + call + "}"
         edits = [ctx.replace(target, call), *imports]

@@ -10,7 +10,7 @@ import pytest
 
 from ckpt_lint.engine.api import fix_sources, make_settings
 
-SEED_SHAPED_SCRIPT = '''\
+SEED_SHAPED_SCRIPT = """\
 import argparse
 import os
 import sys
@@ -36,7 +36,7 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
-'''
+"""
 
 # the attempt "runs" at a chosen wall-clock time: time.time is replaced before the script starts
 LAUNCH = (

@@ -294,7 +294,15 @@ def test_cross_module_through_a_package_reexport_and_an_intermediate_module():
 
 
 def test_a_helper_whose_value_goes_nowhere_is_not_reported():
-    assert lines({"proj/naming.py": HELPER, "proj/train.py": "from proj.naming import run_name\nprint(run_name(1))\n"}) == []
+    assert (
+        lines(
+            {
+                "proj/naming.py": HELPER,
+                "proj/train.py": "from proj.naming import run_name\nprint(run_name(1))\n",
+            }
+        )
+        == []
+    )
 
 
 # ---- benign timestamps ----------------------------------------------------------------------
@@ -341,9 +349,9 @@ def test_extra_sources_and_extra_sinks():
             store.persist("y/" + fresh_name())
         """
     assert lines(code) == []
-    assert lines(code, {"extra-sources": ["mylib.naming.fresh_name"], "extra-sinks": ["experiment_root"]}) == [
-        ("train.py", 5)
-    ]
+    assert lines(
+        code, {"extra-sources": ["mylib.naming.fresh_name"], "extra-sinks": ["experiment_root"]}
+    ) == [("train.py", 5)]
     both = {"extra-sources": ["mylib.naming.*"], "extra-sinks": ["experiment_root", ".persist"]}
     assert lines(code, both) == [("train.py", 5), ("train.py", 6)]
 
@@ -376,7 +384,7 @@ def test_fix_uses_the_object_whose_attribute_is_built():
 )
 def test_fix_finds_the_config_in_scope(signature, setup, expected):
     out = fixed(
-        f"import os, time\n\n{signature}\n    {setup}save_dir = f\"out/{{time.time()}}\"\n    os.makedirs(save_dir)\n"
+        f'import os, time\n\n{signature}\n    {setup}save_dir = f"out/{{time.time()}}"\n    os.makedirs(save_dir)\n'
     )
     assert f'save_dir = f"out/{{{expected}}}"' in out
 
@@ -406,7 +414,10 @@ def test_fix_keeps_fstring_structure_and_drops_a_format_spec():
             args.output_dir = f"{args.root}/{args.lr}__{time.time():.0f}!{time.time()!r}"
         """
     )
-    assert 'args.output_dir = f"{args.root}/{args.lr}__{stable_run_id(args)}!{stable_run_id(args)}"' in out
+    assert (
+        'args.output_dir = f"{args.root}/{args.lr}__{stable_run_id(args)}!{stable_run_id(args)}"'
+        in out
+    )
 
 
 def test_without_a_config_object_the_fix_is_display_only():
@@ -414,7 +425,10 @@ def test_without_a_config_object_the_fix_is_display_only():
     assert finding.fix is not None
     assert finding.fix.applicability is Applicability.DISPLAY_ONLY
     assert "no config object" in finding.fix.message
-    assert fixed('import time\nOUTPUT_DIR = f"ckpt/{time.time()}"\n') == 'import time\nOUTPUT_DIR = f"ckpt/{time.time()}"\n'
+    assert (
+        fixed('import time\nOUTPUT_DIR = f"ckpt/{time.time()}"\n')
+        == 'import time\nOUTPUT_DIR = f"ckpt/{time.time()}"\n'
+    )
 
 
 def test_the_runtime_module_path_is_configurable():
