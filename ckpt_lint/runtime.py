@@ -235,6 +235,13 @@ def _env_flag(name: str, default: bool) -> bool:
     return default
 
 
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _is_gone(exc: OSError) -> bool:
     return exc.errno in _GONE_ERRNOS
 
@@ -1324,7 +1331,7 @@ def record_attempt(
         for entry in ledger["attempts"]:
             if entry.get("attempt") == own:
                 return dict(entry)
-    number = 1 + max((int(a.get("attempt", 0) or 0) for a in ledger["attempts"]), default=0)
+    number = 1 + max((_as_int(a.get("attempt")) for a in ledger["attempts"]), default=0)
     entry = {
         "attempt": number,
         "time": time.time(),
@@ -1402,7 +1409,10 @@ class _View:
 
     @property
     def committed(self) -> list[dict[str, Any]]:
-        return list(self.ledger["checkpoints"])
+        # an explicit fresh start forgets what earlier attempts committed
+        fresh = [_as_int(a.get("attempt")) for a in self.ledger["attempts"] if a.get("fresh_start")]
+        floor = max(fresh, default=0)
+        return [c for c in self.ledger["checkpoints"] if _as_int(c.get("attempt")) >= floor]
 
     @property
     def incomplete(self) -> list[_Entry]:
@@ -1480,15 +1490,19 @@ def _resume_kind(resume: Any) -> str:
     raise TypeError(f"resume must be None, a bool, 'auto', 'latest' or a path, got {resume!r}")
 
 
-def _warn_fresh_on_retry(view: _View) -> None:
-    if view.is_retry and (view.committed or any(e.complete for e in view.entries)):
-        logger.warning(
-            "fresh start requested on what looks like a retry of a run that already has "
-            "checkpoints (%s). If the fresh-start flag or %s sits in the job spec, every retry "
-            "restarts from scratch; remove it after the first attempt.",
-            view.describe(),
-            FRESH_START_ENV,
+def _warn_fresh_start(view: _View) -> None:
+    if not any(e.complete for e in view.entries):
+        return
+    message = (
+        "fresh start requested, but %s already holds complete checkpoints (%s); they are not "
+        "deleted, and a later automatic resume (a retry of this run) may pick the newest of them"
+    )
+    if view.is_retry:
+        message += (
+            ". This looks like a retry itself: if the fresh-start flag or "
+            f"{FRESH_START_ENV} sits in the job spec, every retry restarts from scratch"
         )
+    logger.warning(message, view.directory, view.describe())
 
 
 def _check_path(resume: Any, markers: Iterable[str] | None) -> str:
@@ -1652,7 +1666,7 @@ def resolve_resume(
             return path
         view = _view(directory, markers)
         if fresh:
-            _warn_fresh_on_retry(view)
+            _warn_fresh_start(view)
             logger.info("fresh start requested for %s; starting from scratch", directory)
             _proceed(directory, record, True, None)
             return None
@@ -1706,7 +1720,7 @@ def check_fresh_start(
     def decide() -> str | None:
         view = _view(directory, markers)
         if fresh:
-            _warn_fresh_on_retry(view)
+            _warn_fresh_start(view)
             _proceed(directory, record, True, None)
             return None
         if resume_requested:

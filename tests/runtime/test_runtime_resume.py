@@ -277,6 +277,26 @@ def test_fresh_start_on_a_retry_with_checkpoints_warns(
     assert "every retry restarts from scratch" in caplog.text
 
 
+def test_fresh_start_with_existing_checkpoints_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _ckpt(tmp_path, "step_10")
+    with caplog.at_level(logging.WARNING, logger=rt.__name__):
+        assert rt.resolve_resume(tmp_path, fresh_start=True) is None
+    assert "already holds complete checkpoints" in caplog.text
+    assert "every retry" not in caplog.text
+
+
+def test_a_fresh_start_forgets_earlier_commits(tmp_path: Path) -> None:
+    _ledger_with(tmp_path, attempts=1, checkpoints=["step_6"])
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(rt.ResumeError, match="step_6"):
+        rt.resolve_resume(tmp_path, record=False)
+    assert rt.resolve_resume(tmp_path, fresh_start=True) is None  # records a fresh attempt
+    rt._RECORDED_ATTEMPTS.clear()  # the fresh run crashed before committing; its retry:
+    assert rt.resolve_resume(tmp_path) is None
+
+
 # --- check_fresh_start -----------------------------------------------------------------------
 
 
