@@ -11,6 +11,7 @@ page never shows code the rule does not actually flag.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def _rule_section(rule: type[Rule]) -> str:
     if rule.options:
         lines.append("| Option | Default | Meaning |\n| --- | --- | --- |")
         for name, option in rule.options.items():
-            lines.append(f"| `{name}` | `{option.default!r}` | {_cell(option.help)} |")
+            default = json.dumps(option.default)  # as written in pyproject.toml: true, [], "x"
+            lines.append(f"| `{name}` | `{default}` | {_cell(option.help)} |")
         lines.append("")
     examples = _examples(rule)
     if examples:
