@@ -1579,9 +1579,9 @@ def _auto_decision(view: _View) -> str | None:
     return None
 
 
-def _decide_on_rank0(decide: Callable[[], str | None]) -> str | None:
+def _decide_on_rank0(decide: Callable[[], str | None], collective: bool) -> str | None:
     """Run ``decide`` on rank 0 and broadcast its result (or error) to every rank."""
-    dist = _torch_dist()
+    dist = _torch_dist() if collective else None
     if dist is None or int(dist.get_world_size()) == 1:
         return decide()
     if int(dist.get_rank()) == 0:
@@ -1622,6 +1622,7 @@ def resolve_resume(
     fresh_start: bool = False,
     markers: Iterable[str] | None = None,
     record: bool = True,
+    collective: bool = True,
 ) -> str | None:
     """Decide where training starts: a checkpoint path to resume from, or None for step 0.
 
@@ -1650,7 +1651,9 @@ def resolve_resume(
     Single process: decides from the filesystem and the ledger.
     torch.distributed: rank 0 decides and broadcasts (``broadcast_object_list``) so all ranks
     return the same path; if rank 0 raises, every rank raises :class:`ResumeError` with rank
-    0's message. All ranks must call it (it is a collective).
+    0's message. All ranks must call it (it is a collective); where only some ranks reach the
+    call (e.g. under ``if accelerator.is_main_process:``) pass ``collective=False``, and each
+    caller then decides on its own.
     Env-only multi-process: each process decides from the same shared filesystem; only the
     committer writes the ledger, and it does so only after deciding to proceed, so the others
     reach the same decision.
@@ -1683,7 +1686,7 @@ def resolve_resume(
         _proceed(directory, record, False, result)
         return result
 
-    return _decide_on_rank0(decide)
+    return _decide_on_rank0(decide, collective)
 
 
 def check_fresh_start(
@@ -1694,6 +1697,7 @@ def check_fresh_start(
     fresh_start: bool = False,
     markers: Iterable[str] | None = None,
     record: bool = True,
+    collective: bool = True,
 ) -> None:
     """Guard for the spot where a script found no checkpoint and is about to train from step 0
     (what the CKP003 fix puts in place of ``logger.warning("... starting from scratch")``).
@@ -1709,7 +1713,8 @@ def check_fresh_start(
 
     Single process: decides from the filesystem and the ledger.
     torch.distributed: rank 0 decides and broadcasts; all ranks return or all raise (rank 0's
-    message). All ranks must call it.
+    message). All ranks must call it, unless ``collective=False`` (for call sites that only
+    some ranks reach), when each caller decides on its own.
     Env-only multi-process: each process decides from the same filesystem (see
     :func:`resolve_resume`).
     """
@@ -1741,4 +1746,4 @@ def check_fresh_start(
         _proceed(directory, record, False, None)
         return None
 
-    _decide_on_rank0(decide)
+    _decide_on_rank0(decide, collective)

@@ -101,3 +101,7 @@ def test_check_fresh_start_follows_rank_0(ranks: list[dict[str, Any]]) -> None:
 def test_only_global_rank_0_deletes(ranks: list[dict[str, Any]]) -> None:
     assert [item["f"] for item in ranks] == [True, False, False, False]
     assert all(item["f_gone"] for item in ranks)
+
+
+def test_non_collective_calls_on_rank_0_alone(ranks: list[dict[str, Any]]) -> None:
+    assert [item["g"] for item in ranks] == [(None, None), None, None, None]

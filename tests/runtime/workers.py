@@ -215,6 +215,16 @@ def _gloo_checks(rt: Any, dist: Any, rank: int, world: int, root: str, out: dict
     # E: resume requested explicitly; rank 0 has a checkpoint
     out["e"] = _outcome(lambda: rt.resolve_resume(mine("a"), "latest"))
 
+    # G: a rank-0-only call site opts out of the collective instead of deadlocking
+    g_dir = mine("g")
+    out["g"] = None
+    if rank == 0:
+        out["g"] = (
+            rt.check_fresh_start(g_dir, "rank 0 only", collective=False),
+            rt.resolve_resume(g_dir, collective=False),
+        )
+    dist.barrier()
+
     # F: deletion helpers: only global rank 0 deletes on shared storage
     f_dir = os.path.join(root, "f", "victim")
     if rank == 0:
