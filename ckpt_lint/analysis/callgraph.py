@@ -77,6 +77,7 @@ class CallSite:
     column: int
     mitigated: str = ""  # e.g. "try/except OSError" around the call in the caller
     reference: bool = False  # passed as a value rather than called
+    note: str = ""  # why a guard-looking condition admits more processes
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ class CallGraph(Analysis):
                     column=column,
                     mitigated=mitigated,
                     reference=reference,
+                    note=guard.note,
                 )
             )
         deletions = tuple(
@@ -341,10 +343,9 @@ class _LineIndex:
         self.ordinals: dict[cst.Call, tuple[str, int]] = {}
         seen: Counter[str] = Counter()
         for call in file.get(Structure).calls:
-            text = dotted(call.func)
-            if text is not None:
-                self.ordinals[call] = (text, seen[text])
-                seen[text] += 1
+            text = _cst_key(call.func)
+            self.ordinals[call] = (text, seen[text])
+            seen[text] += 1
         self.positions: dict[str, list[tuple[int, int]]] | None = None
         self.expected = seen
 
@@ -356,15 +357,14 @@ class _LineIndex:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return found
         lines = text.splitlines()
+        raw: dict[str, list[tuple[int, int, int, int]]] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
-                name = _ast_dotted(node.func)
-                if name is not None:
-                    line = lines[node.lineno - 1] if node.lineno - 1 < len(lines) else ""
-                    column = len(line.encode("utf-8")[: node.col_offset].decode("utf-8", "ignore"))
-                    found.setdefault(name, []).append((node.lineno, column + 1))
-        for positions in found.values():
-            positions.sort()
+                end = (-(node.end_lineno or 0), -(node.end_col_offset or 0))
+                raw.setdefault(_ast_key(node.func), []).append((node.lineno, node.col_offset, *end))
+        for name, spans in raw.items():
+            spans.sort()  # source order; an enclosing call (longer span) before a nested one
+            found[name] = [(ln, _char_column(lines, ln, col) + 1) for ln, col, _, _ in spans]
         return found
 
     def position(self, call: cst.Call) -> tuple[int, int]:
@@ -379,15 +379,32 @@ class _LineIndex:
         return start.line, start.column
 
 
-def _ast_dotted(node: ast.expr) -> str | None:
+def _cst_key(func: cst.BaseExpression) -> str:
+    """Callee text for matching with ast: `a.b.c`, `*.attr` on other receivers, else `*`."""
+    text = dotted(func)
+    if text is not None:
+        return text
+    return f"*.{func.attr.value}" if isinstance(func, cst.Attribute) else "*"
+
+
+def _ast_key(node: ast.expr) -> str:
     parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
+    current = node
+    while isinstance(current, ast.Attribute):
+        parts.append(current.attr)
+        current = current.value
+    if isinstance(current, ast.Name):
+        parts.append(current.id)
+        return ".".join(reversed(parts))
+    return f"*.{node.attr}" if isinstance(node, ast.Attribute) else "*"
+
+
+def _char_column(lines: list[str], lineno: int, byte_offset: int) -> int:
+    """ast columns count UTF-8 bytes; editors count characters."""
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    if line.isascii():
+        return byte_offset
+    return len(line.encode("utf-8")[:byte_offset].decode("utf-8", "ignore"))
 
 
 def _last_name(expr: cst.BaseExpression) -> str | None:
@@ -442,6 +459,7 @@ class Reach:
 
     level: GuardLevel
     reason: str  # guard text at the deciding call site, or the top-of-chain description
+    note: str = ""  # the deciding guard's caveat (`or`, Ray local rank)
     chain: tuple[Link, ...] = ()  # direct call site first, deciding site last
     mitigated: str = ""
     weak: tuple[Link, ...] = ()  # every call site on a path weaker than asked for
@@ -512,16 +530,18 @@ class CallGraphProject(ProjectAnalysis):
     def _through(self, link: Link, required: GuardLevel, stack: frozenset[str]) -> Reach:
         site = link.site
         if site.level >= GuardLevel.GLOBAL:
-            return Reach(site.level, site.guard, (link,), site.mitigated)
+            return Reach(site.level, site.guard, site.note, (link,), site.mitigated)
         if site.caller is not None:
             up = self._reach(site.caller, required, stack)
         else:
             up = self.entry(link.module)
         mitigated = site.mitigated or up.mitigated
-        weak = (link, *up.weak) if max(site.level, up.level) < required else ()
         if site.level > up.level:
-            return Reach(site.level, site.guard, (link,), mitigated, weak)
-        return Reach(up.level, up.reason, (link, *up.chain), mitigated, weak, up.entry)
+            # this call site's own guard decides; its callers only add processes it filters out
+            weak: tuple[Link, ...] = (link,) if site.level < required else ()
+            return Reach(site.level, site.guard, site.note, (link,), mitigated, weak)
+        weak = (link, *up.weak) if up.level < required else ()
+        return Reach(up.level, up.reason, up.note, (link, *up.chain), mitigated, weak, up.entry)
 
 
 def _pick(options: list[Reach], required: GuardLevel) -> Reach:
@@ -530,4 +550,6 @@ def _pick(options: list[Reach], required: GuardLevel) -> Reach:
         return min(options, key=lambda r: r.level)
     best = min(weak, key=lambda r: (bool(r.mitigated), r.level))
     every_weak = tuple(dict.fromkeys(link for r in weak for link in r.weak))
-    return Reach(best.level, best.reason, best.chain, best.mitigated, every_weak, best.entry)
+    return Reach(
+        best.level, best.reason, best.note, best.chain, best.mitigated, every_weak, best.entry
+    )

@@ -42,6 +42,7 @@ class Guard:
     level: GuardLevel
     text: str = ""
     node: cst.CSTNode | None = None
+    note: str = ""  # why a guard-looking condition is weaker than it reads
 
     @property
     def describe(self) -> str:
@@ -133,6 +134,7 @@ LOCAL_RANK_NAMES = frozenset(
 GLOBAL_DECORATORS = frozenset({"rank_zero_only", "on_main_process", "main_process_only"})
 LOCAL_DECORATORS = frozenset({"on_local_main_process", "local_rank_zero_only"})
 EXIT_CALLS = frozenset({"sys.exit", "exit", "quit", "os._exit"})
+RAY_LOCAL_NOTE = "which holds on every Ray actor (Ray sets LOCAL_RANK=0 for each)"
 MAX_DEPTH = 4  # how far names are chased through assignments
 
 
@@ -245,10 +247,8 @@ class Guards(Analysis):
                 best = _stronger(
                     best, Guard(GuardLevel.GLOBAL, "@" + self.code(dec.decorator), dec)
                 )
-            elif last in LOCAL_DECORATORS and not actor:
-                best = _stronger(
-                    best, Guard(GuardLevel.PER_NODE, "@" + self.code(dec.decorator), dec)
-                )
+            elif last in LOCAL_DECORATORS:
+                best = _stronger(best, self._level(GuardLevel.PER_NODE, dec, actor))
         return best
 
     def assigned_values(
@@ -296,7 +296,8 @@ class Guards(Analysis):
             weaker = left if left.level <= right.level else right
             if max(left.level, right.level) > weaker.level:
                 # `is_main_process or is_deepspeed`: every process the other side admits gets in
-                return Guard(weaker.level, self.code(expr), expr)
+                note = "whose `or` lets every process in"
+                return Guard(weaker.level, self.code(expr), expr, note)
             return weaker
         if isinstance(expr, cst.Comparison):
             return self._comparison(expr, positive, scope, actor, depth)
@@ -348,8 +349,8 @@ class Guards(Analysis):
     def _rank_guard(self, kind: str | None, expr: cst.CSTNode, actor: bool) -> Guard:
         if kind == "global":
             return Guard(GuardLevel.GLOBAL, self.code(expr), expr)
-        if kind == "local" and not actor:
-            return Guard(GuardLevel.PER_NODE, self.code(expr), expr)
+        if kind == "local":
+            return self._level(GuardLevel.PER_NODE, expr, actor)
         return UNGUARDED
 
     def _flag_kind(
@@ -387,9 +388,11 @@ class Guards(Analysis):
         return None
 
     def _level(self, level: GuardLevel, expr: cst.CSTNode, actor: bool) -> Guard:
+        text = self.code(expr.decorator) if isinstance(expr, cst.Decorator) else self.code(expr)
+        text = "@" + text if isinstance(expr, cst.Decorator) else text
         if level == GuardLevel.PER_NODE and actor:
-            return UNGUARDED
-        return Guard(level, self.code(expr), expr)
+            return Guard(GuardLevel.NONE, text, expr, RAY_LOCAL_NOTE)
+        return Guard(level, text, expr)
 
     def _rank_kind(self, expr: cst.BaseExpression, scope: cst.CSTNode, depth: int) -> str | None:
         """ "global"/"local" when `expr` evaluates to the process's global/local rank."""

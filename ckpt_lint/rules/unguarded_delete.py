@@ -228,8 +228,8 @@ def _message(deletion: Deletion, reach: Reach, level: GuardLevel, mitigated: str
     local = deletion.guard
     if local.text and local.level >= reach.level:
         why = f"under `{local.text}`"
-        if local.level == GuardLevel.NONE:
-            why += ", which lets every process in"
+        if local.note:
+            why += f", {local.note}"
     elif reach.chain:
         deciding = reach.chain[-1]
         why = f"called from `{deciding.where}`"
@@ -237,8 +237,8 @@ def _message(deletion: Deletion, reach: Reach, level: GuardLevel, mitigated: str
             why += f" with no main-process guard, {reach.reason}"
         else:
             why += f" under `{reach.reason}`"
-            if level == GuardLevel.NONE:
-                why += ", which lets every process in"
+            if reach.note:
+                why += f", {reach.note}"
         via = [link.site.caller.rsplit(".", 1)[-1] for link in reach.chain[:-1] if link.site.caller]
         if via:
             why += " (via " + ", ".join(f"`{name}`" for name in via) + ")"
@@ -251,7 +251,7 @@ def _message(deletion: Deletion, reach: Reach, level: GuardLevel, mitigated: str
 
 
 def _related(reach: Reach) -> Iterator[Related]:
-    for link in reach.weak:
+    for link in sorted(reach.weak, key=lambda link: (link.path, link.site.line, link.site.column)):
         guard = f"under `{link.site.guard}`" if link.site.guard else "with no main-process guard"
         yield Related(link.path, link.site.line, link.site.column, f"called here {guard}")
 
