@@ -220,6 +220,8 @@ class Guards(Analysis):
                     yield anc.test, True
                 elif child is anc.orelse:
                     yield anc.test, False
+            elif isinstance(anc, cst.MatchCase) and child is anc.body and anc.guard is not None:
+                yield anc.guard, True
             elif isinstance(anc, cst.BooleanOperation) and child is anc.right:
                 yield anc.left, isinstance(anc.operator, cst.And)
             elif isinstance(anc, (cst.IndentedBlock, cst.Module, cst.SimpleStatementLine)):
@@ -325,6 +327,8 @@ class Guards(Analysis):
                 return UNGUARDED
         zero_test: bool | None = None  # True: "rank is 0"; False: "rank is not 0"
         value = _int_value(other)
+        if value is None and _string_value(other) == "0":
+            value = 0  # `os.environ.get("LOCAL_RANK", "0") == "0"`
         if isinstance(op, (cst.Equal, cst.Is)) and value == 0:
             zero_test = True
         elif isinstance(op, (cst.NotEqual, cst.IsNot)) and value == 0:
@@ -417,6 +421,8 @@ class Guards(Analysis):
                 if isinstance(index, cst.Index):
                     return _env_kind(_string_value(index.value))
             return None
+        if isinstance(expr, cst.NamedExpr):
+            return self._rank_kind(expr.value, scope, depth + 1)
         if isinstance(expr, cst.IfExp):
             # `get_rank() if is_distributed() else 0`
             return self._rank_kind(expr.body, scope, depth + 1) or self._rank_kind(
