@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -150,7 +151,8 @@ def test_deep_tree_needs_no_recursion(tmp_path: Path) -> None:
     for _ in range(150):
         path = os.path.join(path, "x")
         os.mkdir(path)
-    frame, depth = sys._getframe(), 0
+    frame: FrameType | None = sys._getframe()
+    depth = 0
     while frame is not None:
         frame, depth = frame.f_back, depth + 1
     old_limit = sys.getrecursionlimit()

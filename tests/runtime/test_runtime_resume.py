@@ -244,7 +244,9 @@ def test_row_fresh_start_argument(tmp_path: Path) -> None:
     _messy(tmp_path)
     before = _snapshot(tmp_path)
     assert rt.resolve_resume(tmp_path, fresh_start=True) is None
-    assert rt.check_fresh_start(tmp_path, "x", fresh_start=True) is None
+    rt.check_fresh_start(
+        tmp_path, "x", fresh_start=True
+    )  # no ResumeError: a fresh start is allowed
     assert _snapshot(tmp_path) == before
 
 
@@ -254,7 +256,9 @@ def test_row_fresh_start_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, va
     before = _snapshot(tmp_path)
     monkeypatch.setenv(rt.FRESH_START_ENV, value)
     assert rt.resolve_resume(tmp_path) is None
-    assert rt.check_fresh_start(tmp_path, "x", resume_requested=True) is None
+    rt.check_fresh_start(
+        tmp_path, "x", resume_requested=True
+    )  # no ResumeError: a fresh start is allowed
     assert _snapshot(tmp_path) == before
     attempts = rt.read_ledger(tmp_path)["attempts"]
     assert attempts[-1]["fresh_start"] is True
@@ -304,15 +308,15 @@ MESSAGE = "Output directory exists but no checkpoint found. Starting from scratc
 
 
 def test_check_fresh_start_allows_first_runs(tmp_path: Path) -> None:
-    assert rt.check_fresh_start(tmp_path / "missing", MESSAGE) is None
+    rt.check_fresh_start(tmp_path / "missing", MESSAGE)  # no ResumeError: a fresh start is allowed
     (tmp_path / "empty").mkdir()  # open_instruct makes its output dir before looking
-    assert rt.check_fresh_start(tmp_path / "empty", MESSAGE) is None
+    rt.check_fresh_start(tmp_path / "empty", MESSAGE)  # no ResumeError: a fresh start is allowed
 
 
 def test_check_fresh_start_allows_a_retry_that_never_committed(tmp_path: Path) -> None:
     _ledger_with(tmp_path, attempts=2)
     (tmp_path / "config.json").write_text("{}")
-    assert rt.check_fresh_start(tmp_path, MESSAGE) is None
+    rt.check_fresh_start(tmp_path, MESSAGE)  # no ResumeError: a fresh start is allowed
 
 
 def test_check_fresh_start_refuses_unexplained_content(tmp_path: Path) -> None:
@@ -349,7 +353,9 @@ def test_check_fresh_start_refuses_incomplete_dirs(tmp_path: Path) -> None:
 
 def test_record_false_leaves_no_trace(tmp_path: Path) -> None:
     assert rt.resolve_resume(tmp_path / "out", record=False) is None
-    assert rt.check_fresh_start(tmp_path / "out2", record=False) is None
+    rt.check_fresh_start(
+        tmp_path / "out2", record=False
+    )  # no ResumeError: a fresh start is allowed
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
 
 

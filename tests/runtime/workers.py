@@ -7,8 +7,8 @@ import shutil
 import traceback
 from typing import Any
 
-FILES_PER_SUBDIR = 8
-SUBDIRS = 3
+FILES_PER_SUBDIR = 3
+SUBDIRS = 2
 KEEP = 2
 
 
