@@ -91,8 +91,11 @@ SINK_METHODS: dict[str, tuple[int, tuple[str, ...]]] = {
     "save_checkpoint": (0, ("save_dir", "checkpoint_dir", "path")),
     "load_checkpoint": (0, ("load_dir", "checkpoint_dir", "path")),
 }
-# directory creation for logs is not a checkpoint path (TensorBoard, W&B, plain logs)
-_LOGGISH = re.compile(r"(^|_)(log|logs|logging|tb|tensorboard|wandb|runs|events?)(_|$)", re.I)
+# creating a directory for logs (TensorBoard, W&B) or a temporary one is not a checkpoint path
+_NOT_CHECKPOINT_DIR = re.compile(
+    r"(^|_)(log|logs|logging|tb|tensorboard|wandb|runs|events?|tmp|temp|tmpdir|tempdir|scratch)(_|$)",
+    re.I,
+)
 _DIR_CREATORS = frozenset({"os.makedirs", "os.mkdir", ".mkdir"})
 
 # calls whose result carries the taint of their arguments
@@ -393,6 +396,7 @@ class TaintAnalysis(Analysis):
         self.functions: dict[str, cst.FunctionDef] = {}
         for func in self.structure.functions:
             self.functions.setdefault(self.structure.qualname(func), func)
+        self.temp_scopes = self._scopes_using_tempfile()
         self.summaries: dict[str, FunctionSummary] = {}
         self.hits: list[SinkHit] = []
         self.extern_hits: list[SinkHit] = []
@@ -418,6 +422,15 @@ class TaintAnalysis(Analysis):
             return False
         root = qual.split(".", 1)[0]
         return root not in sys.stdlib_module_names and root not in _LIBRARIES
+
+    def _scopes_using_tempfile(self) -> set[str]:
+        out = set()
+        for call in self.structure.calls:
+            qual = self.names.call_name(call)
+            if qual is not None and qual.startswith("tempfile."):
+                func = self.structure.enclosing_function(call)
+                out.add(self.structure.qualname(func) if func is not None else MODULE)
+        return out
 
     def _calls_project_functions(self) -> bool:
         local = set(self.functions)
@@ -964,7 +977,7 @@ class _Flow:
                     break
         if not taint:
             return
-        if name in _DIR_CREATORS and self.loggish(arg_node, taint):
+        if name in _DIR_CREATORS and self.log_or_temp_dir(arg_node, taint):
             return
         shown = dotted(call.func) or (f"{method}" if method else "call")
         self.hit(call, f"{shown}(...)", taint)
@@ -972,8 +985,11 @@ class _Flow:
     def is_sink_name(self, path: str) -> bool:
         return path.rsplit(".", 1)[-1].lower() in self.t.sink_names
 
-    def loggish(self, arg: cst.CSTNode | None, taint: Taint) -> bool:
-        """A directory named like logs (`logging_dir`, `"tb_logs"`, `runs/...`): not a checkpoint."""
+    def log_or_temp_dir(self, arg: cst.CSTNode | None, taint: Taint) -> bool:
+        """A directory named like logs (`logging_dir`, `"tb_logs"`, `runs/...`) or made in a
+        scope that works in the temp dir (`tempfile.gettempdir()`): not a checkpoint."""
+        if self.current_name in self.t.temp_scopes:
+            return True
         words = [via[-1] for via in taint.values() if via]
         stack = [arg] if arg is not None else []
         while stack:
@@ -992,7 +1008,7 @@ class _Flow:
             else:
                 stack.extend(_sub_expressions(node))
         leaves = (part for w in words for part in re.split(r"[/\\.\s-]+", w))
-        return any(_LOGGISH.search(leaf) for leaf in leaves if leaf)
+        return any(_NOT_CHECKPOINT_DIR.search(leaf) for leaf in leaves if leaf)
 
     def setattr_call(
         self, call: cst.Call, qual: str | None, args: list[Taint], state: State

@@ -491,3 +491,19 @@ def test_odd_syntax_does_not_crash_and_module_level_timestamps_are_followed():
     found = lint(ODD_SYNTAX)
     assert [f.start.line for f in found] == [5]
     assert "args.ckpt_dir" in found[0].message
+
+
+def test_temporary_directories_are_not_checkpoint_dirs():
+    code = """
+        import os, tempfile, time, uuid
+
+        def scratch(prefix):
+            root = tempfile.gettempdir()
+            path = os.path.join(root, f"{prefix}__{int(time.time())}__{uuid.uuid4()}")
+            os.makedirs(path, exist_ok=False)
+            return path
+
+        def staged(args):
+            os.makedirs(os.path.join(args.root, f"tmp_{uuid.uuid4().hex}"))
+        """
+    assert lines(code) == []
