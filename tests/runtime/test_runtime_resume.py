@@ -462,3 +462,15 @@ def test_ledger_killed_mid_write_leaves_the_old_ledger(tmp_path: Path) -> None:
     _ckpt(tmp_path, "step_1")
     rt._RECORDED_ATTEMPTS.clear()
     assert rt.resolve_resume(tmp_path) == str(tmp_path / "step_1")
+
+
+def test_custom_markers_for_frameworks_that_write_none(tmp_path: Path) -> None:
+    # e.g. a save_state() whose last file is known to the script
+    (tmp_path / "step_3").mkdir()
+    (tmp_path / "step_3" / "DONE").write_text("")
+    with pytest.raises(rt.ResumeError, match="incomplete"):
+        rt.resolve_resume(tmp_path, record=False)
+    assert rt.resolve_resume(tmp_path, markers=["DONE"]) == str(tmp_path / "step_3")
+    assert rt.resolve_resume(tmp_path, str(tmp_path / "step_3"), markers=["DONE"]) == str(
+        tmp_path / "step_3"
+    )
