@@ -93,7 +93,8 @@ SINK_METHODS: dict[str, tuple[int, tuple[str, ...]]] = {
 }
 # creating a directory for logs (TensorBoard, W&B) or a temporary one is not a checkpoint path
 _NOT_CHECKPOINT_DIR = re.compile(
-    r"(^|_)(log|logs|logging|tb|tensorboard|wandb|runs|events?|tmp|temp|tmpdir|tempdir|scratch)(_|$)",
+    r"(^|_)(log|logs|logging|tb|tensorboard|wandb|runs|events?"
+    r"|tmp|temp|tmpdir|tempdir|scratch|staging|cache)(_|$)",
     re.I,
 )
 _DIR_CREATORS = frozenset({"os.makedirs", "os.mkdir", ".mkdir"})
