@@ -8,6 +8,7 @@ Suppressed findings never reach here, so a `# noqa` line is never touched.
 from __future__ import annotations
 
 import difflib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from ckpt_lint.analysis import FileAnalysis, ProjectFacts
 from ckpt_lint.engine.fsio import WriteError, write_atomic
 from ckpt_lint.engine.runner import Linter, Phase1, RunResult, Unit, phase1, phase2
 from ckpt_lint.engine.source import SourceError, SourceText, apply_edits, parse
-from ckpt_lint.model import Applicability, Edit, Finding
+from ckpt_lint.model import Applicability, Edit, Finding, Position
 
 MAX_ITERATIONS = 10
 
@@ -74,7 +75,31 @@ def choose(findings: list[Finding]) -> tuple[list[Finding], list[Edit]]:
             continue
         chosen.append(finding)
         taken.extend(new)
-    return chosen, taken
+    return chosen, _merge_import_lines(taken)
+
+
+_IMPORT_LINE = re.compile(
+    r"(?P<pre>(?:\r?\n)?)from (?P<mod>[\w.]+) import (?P<names>[\w, ]+?)"
+    r"(?P<nl>\r?\n)(?P<post>(?:\r?\n)?)\Z"
+)
+
+
+def _merge_import_lines(edits: list[Edit]) -> list[Edit]:
+    """Two fixes adding `from m import a` and `from m import b` at one spot make one line."""
+    merged: dict[tuple[Position, str, str, str, str], list[str]] = {}
+    out: list[Edit] = []
+    for edit in edits:
+        match = _IMPORT_LINE.match(edit.content) if edit.start == edit.end else None
+        if match is None:
+            out.append(edit)
+            continue
+        key = (edit.start, match["mod"], match["pre"], match["nl"], match["post"])
+        names = merged.setdefault(key, [])
+        names.extend(n.strip() for n in match["names"].split(",") if n.strip() not in names)
+    for (start, module, pre, nl, post), names in merged.items():
+        line = f"{pre}from {module} import {', '.join(sorted(names))}{nl}{post}"
+        out.append(Edit(start, start, line))
+    return out
 
 
 def _overlaps(a: Edit, b: Edit) -> bool:

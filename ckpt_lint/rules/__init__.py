@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
 
-from ckpt_lint.model import Applicability, Edit, Finding, Fix, Position, Related
+from ckpt_lint.model import Applicability, Edit, Finding, Fix, Related
 
 if TYPE_CHECKING:
     from ckpt_lint.analysis import FileAnalysis, ProjectFacts
@@ -199,77 +199,12 @@ class RuleContext:
 
     def import_runtime(self, name: str) -> tuple[str, list[Edit]]:
         """Make `name` from the runtime module usable here: (local name, edits to add the import)."""
-        return add_import(self.parsed, self.file, self.runtime_module, name)
+        from ckpt_lint.analysis.names import Names
+        from ckpt_lint.engine.imports import add_import as place_import
 
-
-def add_import(parsed: Any, file: FileAnalysis, module: str, name: str) -> tuple[str, list[Edit]]:
-    """Add `from module import name` at the end of the top import block (where ruff/isort put it).
-
-    Reuses an existing import of the same name; extends an existing `from module import ...`.
-    """
-    from ckpt_lint.analysis.names import Names
-
-    names = file.get(Names)
-    target = f"{module}.{name}"
-    for local, qual in names.imports.items():
-        if qual == target:
-            return local, []
-    body = parsed.module.body
-    last_import: cst.CSTNode | None = None
-    for stmt in body:
-        if isinstance(stmt, cst.SimpleStatementLine) and all(
-            isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
-        ):
-            for small in stmt.body:
-                if (
-                    isinstance(small, cst.ImportFrom)
-                    and not small.relative
-                    and small.module is not None
-                    and parsed.module.code_for_node(small.module) == module
-                    and not isinstance(small.names, cst.ImportStar)
-                    and not small.lpar
-                ):
-                    new_names = [
-                        *[a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in small.names],
-                        cst.ImportAlias(name=cst.Name(name)),
-                    ]
-                    return name, [parsed.replace(small, small.with_changes(names=new_names))]
-            last_import = stmt
-        elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            break
-    newline = parsed.source.newline
-    line = f"from {module} import {name}{newline}"
-    if last_import is None:
-        anchor = _after_docstring_and_future(body)
-        if anchor is None:
-            # below a shebang, encoding cookie and leading comments
-            at = Position(len(parsed.module.header) + 1, 1)
-            return name, [Edit(at, at, line)]
-        last_import = anchor
-    end = parsed.end(last_import)
-    total_lines = parsed.source.text.count("\n") + (0 if parsed.source.text.endswith("\n") else 1)
-    if end.line >= total_lines and not parsed.source.text.endswith(("\n", "\r")):
-        return name, [Edit(end, end, newline + line.rstrip("\r\n"))]
-    at = Position(end.line + 1, 1)
-    return name, [Edit(at, at, line)]
-
-
-def _after_docstring_and_future(body: Any) -> cst.CSTNode | None:
-    anchor = None
-    for stmt in body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            break
-        first = stmt.body[0] if stmt.body else None
-        is_docstring = isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
-        is_future = isinstance(first, cst.ImportFrom) and dotted_module(first) == "__future__"
-        if (is_docstring and anchor is None) or is_future:
-            anchor = stmt
-        else:
-            break
-    return anchor
-
-
-def dotted_module(stmt: cst.ImportFrom) -> str:
-    from ckpt_lint.analysis.names import dotted
-
-    return (dotted(stmt.module) if stmt.module is not None else "") or ""
+        # the project's own top-level packages sort as first-party, as isort would see them
+        first_party = {f.module_name.split(".")[0] for f in self.project.files.values()}
+        first_party.add(self.file.module_name.split(".")[0])
+        return place_import(
+            self.parsed, self.file.get(Names), self.runtime_module, name, first_party
+        )

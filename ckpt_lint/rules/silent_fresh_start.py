@@ -51,7 +51,10 @@ class SilentFreshStart(Rule):
     if args.output_dir and os.path.isdir(args.output_dir):
         last = get_last_checkpoint(args.output_dir)
         if last is None:
-            check_fresh_start(args.output_dir, "Output directory exists but no checkpoint found. Starting from scratch.", resume_requested=False, fresh_start=False)
+            check_fresh_start(
+                args.output_dir,
+                "Output directory exists but no checkpoint found. Starting from scratch.",
+            )
     ```
     `check_fresh_start` returns when starting fresh is legitimate (directory missing or empty,
     a retry that never committed a checkpoint, `fresh_start=True` or `CKPT_LINT_FRESH_START=1`)
@@ -109,14 +112,17 @@ class SilentFreshStart(Rule):
             "        if ckpt is None:\n"
             "            logger.warning('no checkpoint found, starting from scratch')\n"
             "    train(args)\n",
-            fixed="import logging\nimport os\nfrom ckpt_lint.runtime import check_fresh_start\n\n"
+            fixed="import logging\nimport os\n\nfrom ckpt_lint.runtime import check_fresh_start\n\n"
             "logger = logging.getLogger(__name__)\n\n\n"
             "def main(args):\n"
             "    if args.resume_from_checkpoint:\n"
             "        ckpt = get_last_checkpoint(args.output_dir)\n"
             "        if ckpt is None:\n"
-            "            check_fresh_start(args.output_dir, 'no checkpoint found, starting from "
-            "scratch', resume_requested=True, fresh_start=False)\n"
+            "            check_fresh_start(\n"
+            "                args.output_dir,\n"
+            "                'no checkpoint found, starting from scratch',\n"
+            "                resume_requested=True,\n"
+            "            )\n"
             "    train(args)\n",
         ),
         Invalid(
@@ -128,15 +134,14 @@ class SilentFreshStart(Rule):
             "    if steps:\n"
             "        start = load(steps[-1])\n"
             "    train(start)\n",
-            fixed="import os\nfrom ckpt_lint.runtime import check_fresh_start\n\n\ndef main(args):\n"
+            fixed="import os\n\nfrom ckpt_lint.runtime import check_fresh_start\n\n\ndef main(args):\n"
             "    os.makedirs(args.output_dir, exist_ok=True)\n"
             "    steps = sorted(d for d in os.listdir(args.output_dir) if d.startswith('step_'))\n"
             "    start = 0\n"
             "    if steps:\n"
             "        start = load(steps[-1])\n"
             "    else:\n"
-            '        check_fresh_start(args.output_dir, "no checkpoint found", '
-            "resume_requested=False, fresh_start=False)\n"
+            '        check_fresh_start(args.output_dir, "no checkpoint found")\n'
             "    train(start)\n",
         ),
     ]
@@ -209,7 +214,16 @@ class SilentFreshStart(Rule):
         message = (
             self._message_expr(site.log_call, ctx) if site.log_call else '"no checkpoint found"'
         )
-        call = f"{local}({directory}, {message}, resume_requested={requested}, fresh_start={flag})"
+        args = [directory, message]
+        if requested != "False":  # only what differs from the runtime's defaults
+            args.append(f"resume_requested={requested}")
+        if flag != "False":
+            args.append(f"fresh_start={flag}")
+        anchor = site.log_call if site.log_call is not None else (site.insert_before or site.branch)
+        indent = _indent(ctx.parsed.source.text.splitlines()[ctx.parsed.start(anchor).line - 1])
+        if site.log_call is None and site.insert_before is None:
+            indent += "    "  # the call goes into a new `else:` block
+        call = _call(local, args, indent, ctx.parsed.source.newline)
         if site.log_call is not None:
             edits = [ctx.replace(site.log_call, call)]
         else:
@@ -250,6 +264,18 @@ class SilentFreshStart(Rule):
         end = ctx.parsed.range(branch).end
         at = Position(end.line, 1) if end.column == 0 else Position(end.line + 1, 1)
         return Edit(at, at, f"{if_indent}else:{newline}{body_indent}{call}{newline}")
+
+
+MAX_LINE = 100
+
+
+def _call(func: str, args: list[str], indent: str, newline: str) -> str:
+    """`func(a, b)` on one line, or one argument per line when that would be too long."""
+    flat = f"{func}({', '.join(args)})"
+    if len(indent) + len(flat) <= MAX_LINE or any("\n" in a for a in args):
+        return flat
+    inner = "".join(f"{indent}    {a},{newline}" for a in args)
+    return f"{func}({newline}{inner}{indent})"
 
 
 def _indent(line: str) -> str:

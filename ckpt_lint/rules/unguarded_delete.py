@@ -156,7 +156,7 @@ class UnguardedDelete(Rule):
             "    steps = sorted(os.listdir(output_dir))\n"
             "    for name in steps[: len(steps) - keep]:\n"
             "        shutil.rmtree(os.path.join(output_dir, name))\n",
-            "import os\nimport shutil\nfrom ckpt_lint.runtime import main_process_rmtree\n\n"
+            "import os\nimport shutil\n\nfrom ckpt_lint.runtime import main_process_rmtree\n\n"
             "def rotate(output_dir, keep):\n"
             "    steps = sorted(os.listdir(output_dir))\n"
             "    for name in steps[: len(steps) - keep]:\n"

@@ -63,10 +63,37 @@ def test_fix_adds_import_after_import_block_and_is_idempotent():
     src = '"""doc"""\nimport os\nimport time\n\nx = time.time()\ny = time.time()\n'
     fixed = fix_sources({"a.py": src}, SETTINGS)["a.py"]
     assert fixed == (
-        '"""doc"""\nimport os\nimport time\nfrom ckpt_lint.runtime import stable_run_id\n\n'
+        '"""doc"""\nimport os\nimport time\n\nfrom ckpt_lint.runtime import stable_run_id\n\n'
         "x = stable_run_id()\ny = stable_run_id()\n"
     )
     assert fix_sources({"a.py": fixed}, SETTINGS)["a.py"] == fixed
+
+
+@pytest.mark.parametrize(
+    "imports,expected",
+    [
+        # into the third-party section, alphabetically among its `from` imports
+        (
+            "import os\nimport time\n\nimport torch\nfrom accelerate import A\nfrom transformers import B\n\nfrom train.x import y\n",
+            "import os\nimport time\n\nimport torch\nfrom accelerate import A\nfrom ckpt_lint.runtime import stable_run_id\nfrom transformers import B\n\nfrom train.x import y\n",
+        ),
+        # no third-party section yet: opened between stdlib and first-party
+        (
+            "import time\n\nfrom train.x import y\n",
+            "import time\n\nfrom ckpt_lint.runtime import stable_run_id\n\nfrom train.x import y\n",
+        ),
+        # unsorted file: after the last import of an earlier section, as a new section
+        (
+            "from train.x import y\nimport time\n",
+            "from train.x import y\nimport time\n\nfrom ckpt_lint.runtime import stable_run_id\n",
+        ),
+    ],
+)
+def test_import_goes_into_its_isort_section(imports, expected):
+    src = imports + "\nx = time.time()\n"
+    files = {"train/__init__.py": "", "train/x.py": "y = 1\n", "train/a.py": src}
+    fixed = fix_sources(files, SETTINGS)["train/a.py"]
+    assert fixed.startswith(expected), fixed
 
 
 def test_fix_extends_existing_runtime_import():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -100,7 +101,7 @@ def test_caller_in_another_module_decides_the_function_level_shape() -> None:
 @pytest.fixture
 def fixed_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     fixed = fix_sources({"seed.py": SEED}, CKP003, unsafe=True)["seed.py"]
-    assert "check_fresh_start(args.output_dir" in fixed
+    assert re.search(r"check_fresh_start\(\s*args\.output_dir,", fixed)
     assert "Output directory exists but no checkpoint found. Starting from scratch." in fixed
     assert _lines({"seed.py": fixed}, "seed.py") == []
     source = tmp_path / "fixed_seed.py"
@@ -175,7 +176,7 @@ def test_fresh_start_flag_proceeds_and_deletes_nothing(
 def test_fix_uses_the_configs_own_fresh_start_flag() -> None:
     code = SEED.replace("    last = None\n", "    last = None\n    force = args.overwrite_output_dir\n")
     fixed = fix_sources({"seed.py": code}, CKP003, unsafe=True)["seed.py"]
-    assert "fresh_start=args.overwrite_output_dir)" in fixed
+    assert re.search(r"fresh_start=args\.overwrite_output_dir,?\s*\)", fixed)
 
 
 def test_without_a_nameable_directory_the_fix_is_display_only() -> None:
