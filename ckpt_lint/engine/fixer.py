@@ -119,7 +119,7 @@ class Fixer:
         """Lint `text` as the new content of `unit`, in the project as it stands now."""
         data = source.encode(text)
         probe = Unit(unit.display, unit.path, unit.module_name, data=data)
-        first = phase1(probe, self.linter.settings, keep=True)
+        first = phase1(probe, self.linter.settings, keep=True, force=True)
         if first.error is not None:
             raise SourceError(first.error.message)
         assert first.facts is not None
@@ -169,7 +169,7 @@ class Fixer:
         if result.changed:
             # later files are re-linted against this file's fixed facts
             probe = Unit(unit.display, unit.path, unit.module_name, data=source.encode(text))
-            facts = phase1(probe, self.linter.settings, keep=False).facts
+            facts = phase1(probe, self.linter.settings, keep=False, force=True).facts
             if facts is not None:
                 self.project = self.project.with_file(facts)
         return result

@@ -75,6 +75,8 @@ class RunResult:
     results: list[FileResult] = field(default_factory=list)
     files_checked: int = 0
     files_parsed: int = 0
+    # how the work was cut down: candidates, files parsed only for callers, cache hits, ...
+    stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -394,11 +396,13 @@ class Linter:
         settings = self.settings
         keep = not self._parallel(len(units))
         records: dict[str, Phase1] = {}
+        stats = {"files": len(units), "cached_scan": 0, "callers_parsed": 0, "interest_rounds": 0}
         todo: list[Unit] = []
         for unit in units:
             cached = self._from_cache(unit)
             if cached is not None:
                 records[unit.display] = cached
+                stats["cached_scan"] += 1
             else:
                 todo.append(unit)
         for first in self._map(
@@ -427,6 +431,8 @@ class Linter:
                     hits.append(unit)
             if not hits:
                 break
+            stats["interest_rounds"] += 1
+            stats["callers_parsed"] += len(hits)
             for first in self._map(
                 "callers",
                 _phase1_forced_worker,
@@ -468,7 +474,10 @@ class Linter:
         self._remember(units, records)
         errors = [FileResult(r.unit.display, [r.error]) for r in records.values() if r.error]
         errors = [_filter_errors(r, settings) for r in errors]
-        out = RunResult(files_checked=len(units), files_parsed=len(facts))
+        stats["candidates"] = len(candidates)
+        stats["checked"] = len(todo2)
+        stats["cached_results"] = len(candidates) - len(todo2)
+        out = RunResult(files_checked=len(units), files_parsed=len(facts), stats=stats)
         out.results = sorted([*results, *errors], key=lambda r: r.path)
         return out
 

@@ -115,7 +115,8 @@ class UnguardedDelete(Rule):
             False, "also report deletions that only survive by ignoring errors"
         ),
     }
-    prefilter = rb"rmtree|remove|unlink|rmdir"
+    # deletion calls; `x.remove(` is list.remove, only `os.remove`/bare `remove(` count
+    prefilter = rb"rmtree|rmdir|unlink|\bos\.remove\s*\(|(?<![\w.])remove\s*\(|import\s+os\s+as\b"
 
     VALID = [
         # globally guarded caller

@@ -91,7 +91,12 @@ class WallclockOutputPath(Rule):
         "extra-sources": Option([], "more non-deterministic functions (dotted names, `mod.*`)"),
         "extra-sinks": Option([], "more checkpoint paths: names, dotted functions, `.methods`"),
     }
-    prefilter: ClassVar[bytes | None] = rb"time|date|uuid|secrets|random|getpid"
+    # a source *call* (or an aliased import of a source module) must appear in the file
+    prefilter: ClassVar[bytes | None] = (
+        rb"\b(?:time|time_ns|strftime|localtime|gmtime|ctime|asctime|now|utcnow|today|uuid1|uuid4"
+        rb"|getpid|token_\w+|rand\w*|choices?|sample|shuffle|getrandbits|uniform)\s*\("
+        rb"|from\s+(?:time|datetime|uuid|secrets|random)\s+import[^\n]*\bas\b"
+    )
 
     VALID: ClassVar[list[Valid | str]] = [
         # the timestamp only names the TensorBoard folder
