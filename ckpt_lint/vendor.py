@@ -12,6 +12,8 @@ from ckpt_lint.engine.fsio import WriteError, write_atomic
 HEADER = (
     "# Vendored from ckpt_lint.runtime (ckpt-lint {version}) by `ckpt-lint vendor-runtime`.\n"
     "# Regenerate with that command rather than editing by hand.\n"
+    # Not linted: its own deletions are the guarded primitives; rewriting them would recurse.
+    "# ckpt-lint: skip-file\n"
 )
 
 
