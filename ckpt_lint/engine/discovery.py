@@ -4,6 +4,7 @@ explicit files always linted (unless `force_exclude`, which pre-commit hooks use
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,23 @@ class SourcePath:
 
 
 def display_path(path: Path) -> str:
+    # the name as given, not its symlink target (a dangling link must be reported by its own name)
+    absolute = Path(os.path.abspath(path))
+    for cwd in (Path.cwd(), Path.cwd().resolve()):
+        try:
+            return absolute.relative_to(cwd).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
+
+
+def _is_special(path: Path) -> bool:
+    """A FIFO, socket or device: reading it could block forever or never end."""
     try:
-        rel = path.resolve().relative_to(Path.cwd().resolve())
-        return rel.as_posix()
-    except ValueError:
-        return path.as_posix()
+        mode = path.stat().st_mode
+    except OSError:
+        return False  # missing or a dangling link: reading it gives a clear per-file error
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 class _Excluder:
@@ -91,6 +104,8 @@ def discover(paths: list[str], config: Config) -> Iterator[SourcePath]:
                     seen.add(key)
                     yield SourcePath(file, display_path(file))
         else:
+            if _is_special(path):
+                raise ConfigError(f"not a regular file: {raw} (use '-' to read stdin)")
             if config.force_exclude and excluder.excluded(path, is_dir=False):
                 continue
             key = path.resolve()
@@ -106,5 +121,5 @@ def _walk(top: Path, excluder: _Excluder) -> Iterator[Path]:
         for name in sorted(filenames):
             if name.endswith(".py"):
                 file = base / name
-                if not excluder.excluded(file, is_dir=False):
+                if not _is_special(file) and not excluder.excluded(file, is_dir=False):
                     yield file
