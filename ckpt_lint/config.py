@@ -166,6 +166,10 @@ def config_from_table(table: dict[str, Any], path: Path) -> Config:
         if key in table:
             if not isinstance(table[key], str) or not table[key]:
                 raise ConfigError(f"{where} {key}: expected a non-empty string")
+            if key == "runtime-module" and not all(
+                part.isidentifier() for part in table[key].split(".")
+            ):  # fixes import from it: a bad name would make every fix produce invalid code
+                raise ConfigError(f"{where} {key}: not a dotted module name: {table[key]!r}")
             setattr(cfg, attr, table[key])
     if "rules" in table:
         cfg.rule_options = validate_rule_options(table["rules"], where)
