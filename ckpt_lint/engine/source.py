@@ -41,6 +41,8 @@ class SourceText:
         try:
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         except SyntaxError as exc:
+            if "invalid or missing" in str(exc):  # tokenize's wording when line 1-2 isn't UTF-8
+                raise SourceError("not UTF-8 and no PEP 263 encoding declaration") from None
             raise SourceError(f"bad encoding declaration: {exc}") from None
         bom = data.startswith(codecs.BOM_UTF8)
         if bom:
@@ -48,7 +50,11 @@ class SourceText:
             encoding = "utf-8"
         try:
             text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise SourceError(f"cannot decode as {encoding}: {exc}", line, column) from None
+        except LookupError as exc:
             raise SourceError(f"cannot decode as {encoding}: {exc}") from None
         return cls(text=text, encoding=encoding, bom=bom)
 
