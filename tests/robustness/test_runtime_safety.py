@@ -3,6 +3,7 @@ launcher environments), and resume decisions never delete anything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -158,8 +159,7 @@ CALLS = {
 def test_resume_decisions_never_delete(tmp_path, state, call):
     _state(tmp_path, state)
     before = _snapshot(tmp_path)
-    try:
+    # refusing to start is the strict answer; it must still leave everything in place
+    with contextlib.suppress(rt.ResumeError):
         call(str(tmp_path / "out"))
-    except rt.ResumeError:
-        pass  # refusing to start is the strict answer; it must still leave everything in place
     assert _snapshot(tmp_path) == before
