@@ -28,6 +28,9 @@ class Analysis:
     """A per-file analysis. Subclasses set `summary_key` to export facts to the project phase."""
 
     summary_key: ClassVar[str | None] = None
+    # bytes regex a file must match for `summary()` to say anything; others get `empty_summary()`
+    # in the first scan (a file that turns out to call into the project is re-read in full)
+    prefilter: ClassVar[bytes | None] = None
     _summarizers: ClassVar[list[type[Analysis]]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -44,6 +47,10 @@ class Analysis:
     def interest(self) -> set[str]:
         """Bare names whose call sites in *other* files this file's findings depend on."""
         return set()
+
+    @classmethod
+    def empty_summary(cls) -> Any:
+        return None
 
 
 class FileAnalysis:
@@ -63,19 +70,35 @@ class FileAnalysis:
             self._cache[cls] = found
         return found  # type: ignore[return-value]
 
-    def facts(self) -> FileFacts:
+    def facts(self, gate: bytes | None = None) -> FileFacts:
+        """Summaries of every analysis; with `gate` (the file's bytes), analyses whose prefilter
+        the file does not match are skipped and the facts are marked `gated`."""
+        import re
+
         _import_all()
         summaries: dict[str, Any] = {}
         interest: set[str] = set()
+        gated = False
         for cls in Analysis._summarizers:
+            if gate is not None and cls.prefilter and not re.search(cls.prefilter, gate):
+                summaries[cls.summary_key] = cls.empty_summary()  # type: ignore[index]
+                gated = True
+                continue
             analysis = self.get(cls)
             summaries[cls.summary_key] = analysis.summary()  # type: ignore[index]
             interest |= analysis.interest()
+        # other files reach this one only through names it defines or re-exports at module
+        # level (imports resolve nothing else), so only those are worth scanning for
+        from ckpt_lint.analysis.names import Names
+
+        names = self.get(Names)
+        importable = names.definitions.keys() | names.imports.keys()
         return FileFacts(
             path=self.parsed.path,
             module_name=self.module_name,
             summaries=summaries,
-            interest=frozenset(interest),
+            interest=frozenset(interest & importable),
+            gated=gated,
         )
 
 
@@ -88,6 +111,7 @@ class FileFacts:
     summaries: dict[str, Any] = field(default_factory=dict)
     # names of functions this file defines that other files' call sites matter for (prefilter)
     interest: frozenset[str] = frozenset()
+    gated: bool = False  # some analysis skipped by its prefilter; re-read fully if called into
 
     def get(self, key: str) -> Any:
         return self.summaries.get(key)

@@ -33,7 +33,7 @@ from ckpt_lint.analysis import Analysis, FileFacts, ProjectAnalysis
 from ckpt_lint.analysis.distributed import DistributedInfo, DistributedModules
 from ckpt_lint.analysis.guards import Guard, GuardLevel, Guards
 from ckpt_lint.analysis.names import _BUILTINS, Names, dotted
-from ckpt_lint.analysis.structure import Structure
+from ckpt_lint.analysis.structure import Structure, children
 
 FUNCTION_DELETIONS = {
     "shutil.rmtree": "shutil.rmtree",
@@ -423,7 +423,7 @@ def _names_in(expr: cst.BaseExpression) -> list[cst.Name]:
         elif isinstance(node, cst.Attribute):
             continue
         else:
-            stack.extend(node.children)
+            stack.extend(children(node))
     return out
 
 

@@ -35,7 +35,7 @@ import libcst as cst
 
 from ckpt_lint.analysis import Analysis, FileFacts, ProjectAnalysis
 from ckpt_lint.analysis.names import Names, dotted
-from ckpt_lint.analysis.structure import Structure
+from ckpt_lint.analysis.structure import Structure, children
 
 LOOKUP_CALL = re.compile(
     r"(?:last|latest|newest|recent|resum|find|restore|auto)\w*(?:checkpoint|ckpt)"
@@ -146,7 +146,7 @@ def _string_texts(node: cst.CSTNode) -> Iterator[str]:
         cur = stack.pop()
         if isinstance(cur, (cst.SimpleString, cst.FormattedStringText)):
             yield cur.value
-        stack.extend(cur.children)
+        stack.extend(children(cur))
 
 
 def _names_in(node: cst.CSTNode) -> Iterator[str]:
@@ -157,7 +157,7 @@ def _names_in(node: cst.CSTNode) -> Iterator[str]:
             yield cur.value
         elif isinstance(cur, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             continue
-        stack.extend(cur.children)
+        stack.extend(children(cur))
 
 
 def _first_arg(call: cst.Call) -> cst.BaseExpression | None:
@@ -182,10 +182,19 @@ def is_log_call(call: cst.Call) -> bool:
     return last in ("warn", "warning") and head == ""
 
 
+# words a checkpoint lookup or a resume request cannot do without (also CKP003's prefilter)
+LOOKUP_WORDS = rb"[Cc]heckpoint|CHECKPOINT|[Cc]kpt|CKPT|[Rr]esum|RESUM|step_|epoch_"
+
+
 class ResumeSites(Analysis):
     """Fresh-start sites of one file, plus how this file uses call results (for callees)."""
 
     summary_key = "resume"
+    prefilter = LOOKUP_WORDS
+
+    @classmethod
+    def empty_summary(cls) -> dict[str, Any]:
+        return {"returning": {}, "uses": []}
 
     def __init__(self, file) -> None:  # type: ignore[no-untyped-def]
         super().__init__(file)
@@ -748,7 +757,7 @@ def _simple_statements(body: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
             continue
         if isinstance(cur, (cst.FunctionDef, cst.ClassDef, cst.BaseExpression)) and cur is not body:
             continue
-        stack.extend(reversed(cur.children))
+        stack.extend(reversed(children(cur)))
 
 
 def _blocks(stmt: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:

@@ -26,7 +26,7 @@ import libcst as cst
 
 from ckpt_lint.analysis import Analysis, FileFacts, ProjectAnalysis
 from ckpt_lint.analysis.names import Names, dotted
-from ckpt_lint.analysis.structure import Structure
+from ckpt_lint.analysis.structure import Structure, children
 
 # ---- vocabulary --------------------------------------------------------------------------------
 
@@ -771,7 +771,7 @@ class _Flow:
         elif isinstance(small, cst.Expr):
             self.eval(small.value, state)
         elif isinstance(small, (cst.Raise, cst.Assert)):
-            for child in small.children:
+            for child in children(small):
                 if isinstance(child, cst.BaseExpression):
                     self.eval(child, state)
         return state
@@ -1221,7 +1221,7 @@ def _sub_expressions(expr: cst.CSTNode) -> Sequence[cst.CSTNode]:
         return [x for x in (expr.lower, expr.upper, expr.step) if x is not None]
     if isinstance(expr, cst.SubscriptElement):
         return (expr.slice,)
-    return [c for c in expr.children if isinstance(c, _VALUE_NODES)]
+    return [c for c in children(expr) if isinstance(c, _VALUE_NODES)]
 
 
 def _matches(qual: str, patterns: Iterable[str]) -> bool:

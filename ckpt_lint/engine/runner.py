@@ -202,7 +202,7 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
             return out
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
-        out.facts = analysis.facts()
+        out.facts = analysis.facts(gate=None if force else data)
         if keep and out.candidate:
             out.parsed = analysis
     except SourceError as exc:
@@ -232,17 +232,40 @@ def _is_candidate(data: bytes, settings: LintSettings) -> bool:
     return pattern is None or pattern.search(data) is not None
 
 
-def _mentions_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
-    alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names))
-    return re.compile(rb"\b(?:" + alternatives + rb")\b")
+class Interest:
+    """Names other files must be parsed for, each with the module words a caller must mention.
 
+    A caller in another file can only reach `pkg.utils.f` through an import naming `utils` (or
+    `pkg`, for a re-export from the package), so a file is scanned for both the name and one of
+    those words; a bare `\\bclose\\b` would match nearly every file.
+    """
 
-def _mentions(unit: Unit, pattern: re.Pattern[bytes]) -> bool:
-    try:
-        data = unit.read()
-    except SourceError:
-        return False
-    return pattern.search(data) is not None
+    def __init__(self, records: Iterable[Phase1]) -> None:
+        self.words: dict[str, set[bytes]] = {}
+        for rec in records:
+            if rec.facts is None or not rec.facts.interest:
+                continue
+            parts = [p for p in rec.facts.module_name.split(".") if p]
+            tokens = {p.encode() for p in parts[-2:]}
+            for name in rec.facts.interest:
+                self.words.setdefault(name, set()).update(tokens)
+        names = sorted(self.words)
+        self.tag = content_hash("\n".join(f"{n}:{sorted(self.words[n])}" for n in names).encode())
+        self.names = re.compile(
+            rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\b"
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.words)
+
+    def mentioned_by(self, unit: Unit) -> bool:
+        try:
+            data = unit.read()
+        except SourceError:
+            return False
+        found = {m.decode() for m in self.names.findall(data)}
+        words = set().union(*(self.words[n] for n in found)) if found else set()
+        return any(re.search(rb"\b" + re.escape(w) + rb"\b", data) for w in words)
 
 
 # ---- phase 2 ---------------------------------------------------------------------------------
@@ -257,7 +280,10 @@ def phase2(first: Phase1, project: ProjectFacts, settings: LintSettings) -> File
             parsed = ParsedFile.from_bytes(unit.display, unit.read())
             analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         findings: list[Finding] = []
+        data = analysis.parsed.source.encode() if settings.prefilter else b""
         for rule in settings.rules():
+            if settings.prefilter and rule.prefilter and not re.search(rule.prefilter, data):
+                continue  # this rule cannot fire here; its analyses need not run
             ctx = RuleContext(rule, analysis, project, settings.runtime_module)
             try:
                 findings.extend(rule.check(ctx))
@@ -412,26 +438,32 @@ class Linter:
 
         # the cross-file phase must see every caller of an interesting function
         while True:
-            interest = frozenset().union(*(r.facts.interest for r in records.values() if r.facts))
+            interest = Interest(records.values())
             if not interest:
                 break
-            pattern = _mentions_pattern(interest)
-            tag = content_hash(b"\0".join(n.encode() for n in sorted(interest)))
+            tag = interest.tag
             hits = []
             for unit in units:
                 rec = records[unit.display]
-                if rec.facts is not None or rec.skipped or rec.error is not None:
+                if rec.skipped or rec.error is not None:
+                    continue
+                if rec.facts is not None and not rec.facts.gated:
                     continue
                 key = (rec.cache_key, tag)
                 found = self.cache.old.mentions.get(key)
                 if found is None:
-                    found = _mentions(unit, pattern)
+                    found = interest.mentioned_by(unit)
                 self.cache.new.mentions[key] = found
                 if found:
                     hits.append(unit)
             if not hits:
                 break
             stats["interest_rounds"] += 1
+            in_memory = [u for u in hits if records[u.display].parsed is not None]
+            for unit in in_memory:  # gated but still parsed here: finish its summaries
+                rec = records[unit.display]
+                rec.facts = rec.parsed.facts()
+            hits = [u for u in hits if records[u.display].parsed is None]
             stats["callers_parsed"] += len(hits)
             for first in self._map(
                 "callers",
