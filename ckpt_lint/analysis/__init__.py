@@ -52,6 +52,11 @@ class Analysis:
     def empty_summary(cls) -> Any:
         return None
 
+    @classmethod
+    def prefilter_for(cls, options: dict[str, Any]) -> bytes | None:
+        """The prefilter under these options (an analysis with extra vocabulary widens it)."""
+        return cls.prefilter
+
 
 class FileAnalysis:
     """Per-file memo of analyses; one per parsed file, shared by all rules."""
@@ -80,7 +85,8 @@ class FileAnalysis:
         interest: set[str] = set()
         gated = False
         for cls in Analysis._summarizers:
-            if gate is not None and cls.prefilter and not re.search(cls.prefilter, gate):
+            pattern = cls.prefilter_for(self.options) if gate is not None else None
+            if gate is not None and pattern and not re.search(pattern, gate):
                 summaries[cls.summary_key] = cls.empty_summary()  # type: ignore[index]
                 gated = True
                 continue

@@ -44,6 +44,8 @@ FUNCTION_DELETIONS = {
     "pathlib.Path.rmdir": "Path.rmdir",
 }
 METHOD_DELETIONS = {"unlink": "Path.unlink", "rmdir": "Path.rmdir"}
+# text a file must contain to delete anything (`x.remove(` is list.remove): CKP002's prefilter
+DELETION_TEXT = rb"rmtree|rmdir|unlink|\bos\.remove\s*\(|(?<![\w.])remove\s*\(|import\s+os\s+as\b"
 ALREADY_GONE = frozenset(
     {"FileNotFoundError", "OSError", "IOError", "EnvironmentError", "Exception", "BaseException"}
 )
@@ -118,6 +120,13 @@ class CallGraph(Analysis):
     """This file's functions, deletions and outgoing call sites."""
 
     summary_key = "callgraph"
+    # a file without a deletion has nothing to export until a deletion's caller is found in it,
+    # and the engine re-reads exactly those files in full
+    prefilter = DELETION_TEXT
+
+    @classmethod
+    def empty_summary(cls) -> CallGraphSummary:
+        return CallGraphSummary()
 
     def __init__(self, file) -> None:  # type: ignore[no-untyped-def]
         super().__init__(file)

@@ -40,18 +40,27 @@ def _fields(cls: type) -> tuple[str, ...]:
     return found
 
 
+_WANTED: dict[type, bool] = {}
+
+
+def _wanted(cls: type) -> bool:
+    """A node type worth a parent link (isinstance on LibCST's ABCs is slow: decide per type)."""
+    found = _WANTED.get(cls)
+    if found is None:
+        found = issubclass(cls, cst.CSTNode) and not issubclass(cls, _LEAVES)
+        _WANTED[cls] = found
+    return found
+
+
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """Child nodes in source order, without whitespace and punctuation; a cheap `node.children`."""
     out: list[cst.CSTNode] = []
     for name in _fields(type(node)):
         value = getattr(node, name, None)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, _LEAVES):
-                out.append(value)
-        elif isinstance(value, (tuple, list)):
-            out.extend(
-                c for c in value if isinstance(c, cst.CSTNode) and not isinstance(c, _LEAVES)
-            )
+        if type(value) is tuple or type(value) is list:
+            out.extend(c for c in value if _wanted(type(c)))
+        elif _wanted(type(value)):
+            out.append(value)  # type: ignore[arg-type]
     return out
 
 
@@ -67,10 +76,11 @@ def walk(module: cst.Module) -> tuple[dict[cst.CSTNode, cst.CSTNode], list, list
     stack: list[cst.CSTNode] = [module]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Call):
-            calls.append(node)
-        elif isinstance(node, cst.FunctionDef):
-            functions.append(node)
+        kind = type(node)
+        if kind is cst.Call:
+            calls.append(node)  # type: ignore[arg-type]
+        elif kind is cst.FunctionDef:
+            functions.append(node)  # type: ignore[arg-type]
         kids = children(node)
         for child in kids:
             parents[child] = node

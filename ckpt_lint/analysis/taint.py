@@ -99,6 +99,16 @@ _NOT_CHECKPOINT_DIR = re.compile(
 )
 _DIR_CREATORS = frozenset({"os.makedirs", "os.mkdir", ".mkdir"})
 
+# text a file must contain to call a source (an aliased import counts): CKP001's prefilter
+SOURCE_CALL_TEXT = (
+    rb"\b(?:time|time_ns|strftime|localtime|gmtime|ctime|asctime|now|utcnow|today|uuid1|uuid4"
+    rb"|getpid|token_\w+|rand\w*|choices?|sample|shuffle|getrandbits|uniform)\s*\("
+    rb"|from\s+(?:time|datetime|uuid|secrets|random)\s+import[^\n]*\bas\b"
+)
+SINK_WORDS = b"|".join(
+    re.escape(w.encode()) for w in sorted({*SINK_NAMES, *SINK_METHODS, "makedirs", "torch.save"})
+)
+
 # calls whose result carries the taint of their arguments
 PROPAGATING_CALLS = frozenset(
     {
@@ -374,6 +384,22 @@ class TaintAnalysis(Analysis):
     """Where this file's wall-clock/random values go, and what its functions return."""
 
     summary_key = "taint"
+
+    # without a source call or a sink word a file neither starts nor ends a flow; files that
+    # pass values along for others are re-read in full when the engine finds them called into
+    prefilter = SOURCE_CALL_TEXT + b"|(?i:" + SINK_WORDS + b")"
+
+    @classmethod
+    def empty_summary(cls) -> dict[str, Any]:
+        return {"returns": {}, "extern_sinks": []}
+
+    @classmethod
+    def prefilter_for(cls, options: dict[str, Any]) -> bytes | None:
+        extra = [*options.get("extra-sources", ()), *options.get("extra-sinks", ())]
+        names = [str(w).removesuffix(".*").rsplit(".", 1)[-1] for w in extra]
+        words = [re.escape(w).encode() for w in names if w]
+        base = cls.prefilter or b""
+        return b"|".join([base, *words]) if words else base
 
     def __init__(self, file) -> None:  # type: ignore[no-untyped-def]
         super().__init__(file)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from ckpt_lint.analysis.callgraph import CallGraph, CallGraphProject, Deletion, Reach
+from ckpt_lint.analysis.callgraph import DELETION_TEXT, CallGraph, CallGraphProject, Deletion, Reach
 from ckpt_lint.analysis.guards import GuardLevel
 from ckpt_lint.model import Applicability, Finding, Fix, Related
 from ckpt_lint.rules import Invalid, Option, Rule, RuleContext, Valid
@@ -116,7 +116,7 @@ class UnguardedDelete(Rule):
         ),
     }
     # deletion calls; `x.remove(` is list.remove, only `os.remove`/bare `remove(` count
-    prefilter = rb"rmtree|rmdir|unlink|\bos\.remove\s*\(|(?<![\w.])remove\s*\(|import\s+os\s+as\b"
+    prefilter = DELETION_TEXT
 
     VALID = [
         # globally guarded caller

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
-from ckpt_lint.analysis.taint import Flow, TaintAnalysis, TaintProject
+from ckpt_lint.analysis.taint import SOURCE_CALL_TEXT, Flow, TaintAnalysis, TaintProject
 from ckpt_lint.model import Applicability, Finding, Fix, Related
 from ckpt_lint.rules import Invalid, Option, Rule, RuleContext, Valid
 
@@ -92,11 +92,7 @@ class WallclockOutputPath(Rule):
         "extra-sinks": Option([], "more checkpoint paths: names, dotted functions, `.methods`"),
     }
     # a source *call* (or an aliased import of a source module) must appear in the file
-    prefilter: ClassVar[bytes | None] = (
-        rb"\b(?:time|time_ns|strftime|localtime|gmtime|ctime|asctime|now|utcnow|today|uuid1|uuid4"
-        rb"|getpid|token_\w+|rand\w*|choices?|sample|shuffle|getrandbits|uniform)\s*\("
-        rb"|from\s+(?:time|datetime|uuid|secrets|random)\s+import[^\n]*\bas\b"
-    )
+    prefilter: ClassVar[bytes | None] = SOURCE_CALL_TEXT
 
     VALID: ClassVar[list[Valid | str]] = [
         # the timestamp only names the TensorBoard folder
