@@ -95,3 +95,10 @@ def test_expect_comments_name_registered_rules_only():
     for p in fixture_files(FIXTURES):
         codes |= {c for _, c in expectations(p)}
     assert codes <= REGISTERED | {"CKP001", "CKP002", "CKP003"}
+
+
+def test_dogfood_our_own_code_is_clean(cli):
+    """ckpt-lint on its own source, tests and benchmarks (the runtime deletes, but gated)."""
+    proc = cli("check", "--no-cache", "--format", "json", "ckpt_lint", "tests", "benchmarks")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout) == []
