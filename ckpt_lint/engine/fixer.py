@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ckpt_lint.analysis import FileAnalysis, ProjectFacts
 from ckpt_lint.engine.fsio import WriteError, write_atomic
+from ckpt_lint.engine.imports import prune_unused_imports
 from ckpt_lint.engine.runner import Linter, Phase1, RunResult, Unit, phase1, phase2
 from ckpt_lint.engine.source import SourceError, SourceText, apply_edits, parse
 from ckpt_lint.model import Applicability, Edit, Finding, Position
@@ -164,6 +165,10 @@ class Fixer:
                 f"fixes did not converge after {MAX_ITERATIONS} rounds; file left unchanged"
             )
             return self._rollback(result, findings)
+        if text != source.text:
+            pruned = prune_unused_imports(source.text, text, unit.display)
+            if pruned != text and self._prune_verifies(unit, source, pruned, current_findings):
+                text = pruned
         result.fixed = text
         result.remaining = current_findings
         if result.changed:
@@ -173,6 +178,17 @@ class Fixer:
             if facts is not None:
                 self.project = self.project.with_file(facts)
         return result
+
+    def _prune_verifies(
+        self, unit: Unit, source: SourceText, text: str, findings: list[Finding]
+    ) -> bool:
+        """Dropping imports must parse and change no finding."""
+        try:
+            parse(text)
+            after = self.relint(unit, text, source)
+        except SourceError:
+            return False
+        return sorted(f.code for f in after) == sorted(f.code for f in findings)
 
     def _rollback(self, result: FileFix, findings: list[Finding]) -> FileFix:
         result.fixed = result.original

@@ -126,3 +126,86 @@ def _extend(parsed: Any, stmt: cst.SimpleStatementLine, module: str, name: str) 
                 new_names.sort(key=lambda a: dotted(a.name) or "")
             return parsed.replace(small, small.with_changes(names=new_names))
     return None
+
+
+def _referenced_names(module: cst.Module) -> dict[str, int]:
+    """How often each bare name is used outside import statements (attribute heads included)."""
+    from ckpt_lint.analysis.structure import children
+
+    counts: dict[str, int] = {}
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            continue
+        if type(node) is cst.Name:
+            counts[node.value] = counts.get(node.value, 0) + 1
+        elif isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            # names listed in __all__ or string annotations count as uses
+            for word in _words(node):
+                counts[word] = counts.get(word, 0) + 1
+        stack.extend(children(node))
+    return counts
+
+
+def _words(node: cst.CSTNode) -> list[str]:
+    import re
+
+    code = cst.Module(body=[]).code_for_node(node)
+    return re.findall(r"[A-Za-z_]\w*", code)
+
+
+def prune_unused_imports(before: str, after: str, path: str) -> str:
+    """Drop top-level imports that `after` no longer uses but `before` did: the ones a fix made
+    unused (a file's other unused imports are not ours to touch). Package `__init__` files keep
+    theirs: there an import can be a re-export."""
+    if path.replace("\\", "/").endswith("__init__.py"):
+        return after
+    try:
+        old, new = cst.parse_module(before), cst.parse_module(after)
+    except Exception:
+        return after
+    used_before, used_after = _referenced_names(old), _referenced_names(new)
+    stale = {n for n, c in used_before.items() if c and not used_after.get(n)}
+    if not stale:
+        return after
+
+    def local(alias: cst.ImportAlias) -> str:
+        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            return alias.asname.name.value
+        return (dotted(alias.name) or "").split(".")[0]
+
+    body: list[cst.BaseStatement] = []
+    changed = False
+    orphans: list[cst.EmptyLine] = []  # comments above a dropped import move to the next line
+    for stmt in new.body:
+        if orphans and isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            stmt = stmt.with_changes(leading_lines=[*orphans, *stmt.leading_lines])
+            orphans = []
+        if _is_import_line(stmt):
+            assert isinstance(stmt, cst.SimpleStatementLine)
+            smalls: list[cst.BaseSmallStatement] = []
+            for small in stmt.body:
+                names = small.names if isinstance(small, (cst.Import, cst.ImportFrom)) else None
+                if isinstance(names, (list, tuple)):
+                    keep = [a for a in names if local(a) not in stale]
+                    if len(keep) != len(names):
+                        changed = True
+                        if not keep:
+                            continue
+                        keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                        small = small.with_changes(names=keep)
+                smalls.append(small)
+            if not smalls:
+                orphans = [line for line in stmt.leading_lines if line.comment is not None]
+                continue
+            last = smalls[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            stmt = stmt.with_changes(body=[*smalls[:-1], last])
+        body.append(stmt)
+    if changed and body and body[0] is not new.body[0]:
+        # what was the first statement is gone: the new first one starts the file, no blank lines
+        first = body[0]
+        if isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            kept = [line for line in first.leading_lines if line.comment is not None]
+            body[0] = first.with_changes(leading_lines=kept)
+    return new.with_changes(body=body).code if changed else after

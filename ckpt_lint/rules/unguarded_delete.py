@@ -145,7 +145,7 @@ class UnguardedDelete(Rule):
             "import shutil\nfrom accelerate import Accelerator\n\n"
             "def train(accelerator: Accelerator, d):\n"
             "    if accelerator.is_local_main_process:\n        shutil.rmtree(d)\n",
-            "import shutil\nfrom accelerate import Accelerator\n"
+            "from accelerate import Accelerator\n"
             "from ckpt_lint.runtime import main_process_rmtree\n\n"
             "def train(accelerator: Accelerator, d):\n"
             "    if accelerator.is_local_main_process:\n        main_process_rmtree(d)\n",
@@ -157,7 +157,7 @@ class UnguardedDelete(Rule):
             "    steps = sorted(os.listdir(output_dir))\n"
             "    for name in steps[: len(steps) - keep]:\n"
             "        shutil.rmtree(os.path.join(output_dir, name))\n",
-            "import os\nimport shutil\n\nfrom ckpt_lint.runtime import main_process_rmtree\n\n"
+            "import os\n\nfrom ckpt_lint.runtime import main_process_rmtree\n\n"
             "def rotate(output_dir, keep):\n"
             "    steps = sorted(os.listdir(output_dir))\n"
             "    for name in steps[: len(steps) - keep]:\n"
@@ -188,7 +188,7 @@ class UnguardedDelete(Rule):
         ),
         Invalid(
             "import os\nimport torch.distributed as dist\n\ndef cleanup(path):\n    os.rmdir(path)\n",
-            "import os\nimport torch.distributed as dist\n"
+            "import torch.distributed as dist\n"
             "from ckpt_lint.runtime import main_process_rmdir\n\n"
             "def cleanup(path):\n    main_process_rmdir(path, shared_filesystem=False)\n",
             options={"shared-filesystem": False},

@@ -116,7 +116,7 @@ class WallclockOutputPath(Rule):
             "import os\nimport time\n\n\ndef main(args):\n"
             '    args.exp_name = f"{args.exp_name}__{args.seed}__{int(time.time())}"\n'
             "    args.output_dir = os.path.join(args.output_dir, args.exp_name)\n",
-            fixed="import os\nimport time\n\nfrom ckpt_lint.runtime import stable_run_id\n\n\n"
+            fixed="import os\n\nfrom ckpt_lint.runtime import stable_run_id\n\n\n"
             "def main(args):\n"
             '    args.exp_name = f"{args.exp_name}__{args.seed}__{stable_run_id(args)}"\n'
             "    args.output_dir = os.path.join(args.output_dir, args.exp_name)\n",
@@ -127,7 +127,7 @@ class WallclockOutputPath(Rule):
             '    stamp = dt.now().strftime("%Y%m%d-%H%M%S")\n'
             '    run_dir = Path(config.root) / f"run-{stamp}"\n'
             "    run_dir.mkdir(parents=True)\n",
-            fixed="from datetime import datetime as dt\nfrom pathlib import Path\n\n"
+            fixed="from pathlib import Path\n\n"
             "from ckpt_lint.runtime import stable_run_id\n\n\n"
             "def build(config):\n"
             "    stamp = stable_run_id(config)\n"
@@ -145,7 +145,7 @@ class WallclockOutputPath(Rule):
                 "    args.output_dir = os.path.join(args.output_dir, run_name(args))\n"
             },
             path="helpers/naming.py",
-            fixed="import time\n\nfrom ckpt_lint.runtime import stable_run_id\n\n\n"
+            fixed="from ckpt_lint.runtime import stable_run_id\n\n\n"
             "def run_name(args):\n"
             '    return f"{args.exp_name}_{stable_run_id(args)}"\n',
         ),

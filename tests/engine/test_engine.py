@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ckpt_lint.engine import fsio
-from ckpt_lint.engine.api import fix_sources, findings_for, make_settings
+from ckpt_lint.engine.api import findings_for, fix_sources, make_settings
 from ckpt_lint.engine.source import apply_edits
 from ckpt_lint.model import Edit, Position
 from tests.engine.probe_rule import ProbeRule
@@ -60,11 +60,11 @@ def test_prefilter_skips_unrelated_files_unless_disabled():
 
 
 def test_fix_adds_import_after_import_block_and_is_idempotent():
-    src = '"""doc"""\nimport os\nimport time\n\nx = time.time()\ny = time.time()\n'
+    src = '"""doc"""\nimport os\nimport time\n\nx = time.time()\ny = time.time()\nz = time.monotonic()\n'
     fixed = fix_sources({"a.py": src}, SETTINGS)["a.py"]
     assert fixed == (
         '"""doc"""\nimport os\nimport time\n\nfrom ckpt_lint.runtime import stable_run_id\n\n'
-        "x = stable_run_id()\ny = stable_run_id()\n"
+        "x = stable_run_id()\ny = stable_run_id()\nz = time.monotonic()\n"
     )
     assert fix_sources({"a.py": fixed}, SETTINGS)["a.py"] == fixed
 
@@ -90,7 +90,7 @@ def test_fix_adds_import_after_import_block_and_is_idempotent():
     ],
 )
 def test_import_goes_into_its_isort_section(imports, expected):
-    src = imports + "\nx = time.time()\n"
+    src = imports + "\nx = time.time()\nt0 = time.monotonic()\n"
     files = {"train/__init__.py": "", "train/x.py": "y = 1\n", "train/a.py": src}
     fixed = fix_sources(files, SETTINGS)["train/a.py"]
     assert fixed.startswith(expected), fixed
@@ -233,3 +233,22 @@ def test_gitignore_and_default_excludes(tmp_path):
     explicit = list(discover([str(tmp_path / "build/b.py")], Config(root=tmp_path)))
     assert len(explicit) == 1
     assert list(discover([str(tmp_path / "build/b.py")], Config(root=tmp_path, force_exclude=True))) == []
+
+
+def test_fix_drops_an_import_it_made_unused_and_nothing_else():
+    src = (
+        "import os\nimport sys  # unused before the fix: not ours to remove\n"
+        "# the clock\nimport time\n\nx = time.time()\n"
+    )
+    fixed = fix_sources({"a.py": src}, SETTINGS)["a.py"]
+    assert "import time" not in fixed
+    assert "import sys  # unused before the fix" in fixed and "import os\n" in fixed
+    assert "# the clock\n" in fixed  # a comment above the dropped import stays
+    assert fix_sources({"a.py": fixed}, SETTINGS)["a.py"] == fixed
+
+
+def test_fix_keeps_an_import_still_used_elsewhere_and_in_packages():
+    src = "import time\n\nx = time.time()\ny = time.monotonic()\n"
+    assert "import time\n" in fix_sources({"a.py": src}, SETTINGS)["a.py"]
+    init = "import time\n\nx = time.time()\n"
+    assert "import time\n" in fix_sources({"pkg/__init__.py": init}, SETTINGS)["pkg/__init__.py"]
