@@ -31,6 +31,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file in the same directory + fsync + os.replace, keeping the mode."""
     real = check_writable(path)
     mode = stat.S_IMODE(real.stat().st_mode)
+    _remove_stale_temps(real)
     fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".ckpt-lint.tmp", dir=real.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -46,6 +47,26 @@ def write_atomic(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise WriteError(f"cannot write: {exc.strerror or exc}") from None
         raise
+
+
+STALE_AFTER_S = 600
+
+
+def _remove_stale_temps(real: Path) -> None:
+    """A run killed between writing its temp file and the rename leaves `.name.*.ckpt-lint.tmp`;
+    remove ours for this file once old enough that no running fix can still own it."""
+    import time
+
+    for leftover in real.parent.glob(f".{glob_escape(real.name)}.*.ckpt-lint.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > STALE_AFTER_S:
+                leftover.unlink()
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
 
 
 def _before_replace(tmp: str) -> None:

@@ -30,6 +30,7 @@ from ckpt_lint.rules import Rule, RuleContext, all_rules
 
 PARSE_ERROR = ("CKP900", "unparsable-file")
 INTERNAL_ERROR = ("CKP901", "internal-error")
+MAX_FILE_BYTES = 10 << 20  # generated giants (data dumps as code) cost minutes and gigabytes
 PARALLEL_THRESHOLD = 48  # below this many parses a process pool costs more than it saves
 
 
@@ -200,6 +201,8 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
         out.candidate = _is_candidate(data, settings)
         if not (out.candidate or force):
             return out
+        if len(data) > MAX_FILE_BYTES:  # LibCST needs ~9 KB of memory per line
+            raise SourceError(f"too large to analyse ({len(data) >> 20} MiB > 10 MiB); skipped")
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts(gate=None if force else data)
@@ -232,6 +235,31 @@ def _is_candidate(data: bytes, settings: LintSettings) -> bool:
     return pattern is None or pattern.search(data) is not None
 
 
+def _trie_pattern(words: list[bytes]) -> bytes:
+    """One regex for many words, factored by common prefixes: `re` tries alternatives one by
+    one at every position, so a flat alternation of thousands of names crawls over a big tree."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for byte in word:
+            node = node.setdefault(byte, {})
+        node[None] = True
+
+    def build(node: dict) -> bytes:
+        ends = None in node
+        branches = [
+            re.escape(bytes([b])) + build(node[b]) for b in sorted(k for k in node if k is not None)
+        ]
+        if not branches:
+            return b""
+        body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+        if ends:
+            return b"(?:" + body + b")?"
+        return body
+
+    return b"(?:" + build(trie) + b")"
+
+
 class Interest:
     """Names other files must be parsed for, each with the module words a caller must mention.
 
@@ -251,9 +279,7 @@ class Interest:
                 self.words.setdefault(name, set()).update(tokens)
         names = sorted(self.words)
         self.tag = content_hash("\n".join(f"{n}:{sorted(self.words[n])}" for n in names).encode())
-        self.names = re.compile(
-            rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in names) + rb")\b"
-        )
+        self.names = re.compile(rb"\b" + _trie_pattern([n.encode() for n in names]) + rb"\b")
 
     def __bool__(self) -> bool:
         return bool(self.words)

@@ -252,3 +252,24 @@ def test_fix_keeps_an_import_still_used_elsewhere_and_in_packages():
     assert "import time\n" in fix_sources({"a.py": src}, SETTINGS)["a.py"]
     init = "import time\n\nx = time.time()\n"
     assert "import time\n" in fix_sources({"pkg/__init__.py": init}, SETTINGS)["pkg/__init__.py"]
+
+
+def test_stale_temp_from_a_killed_fix_is_removed_later_but_a_fresh_one_is_kept(tmp_path, probe_config):
+    p = _write(tmp_path, "a.py", b"import time\nx = time.time()\n")
+    old = tmp_path / ".a.py.dead1.ckpt-lint.tmp"
+    fresh = tmp_path / ".a.py.live2.ckpt-lint.tmp"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(old, (0, 0))
+    probe_config([p])
+    assert not old.exists() and fresh.exists()
+    assert b"stable_run_id" in p.read_bytes()
+
+
+def test_giant_file_is_a_per_file_diagnostic(tmp_path):
+    from ckpt_lint.engine.runner import MAX_FILE_BYTES
+
+    body = b"import time\n" + b"x = 1\n" * (MAX_FILE_BYTES // 6 + 1)
+    found = findings_for({"big.py": body.decode(), "small.py": "import time\ntime.time()\n"}, SETTINGS)
+    assert sorted((f.path, f.code) for f in found) == [("big.py", "CKP900"), ("small.py", "CKP999")]
+    assert "too large" in [f for f in found if f.path == "big.py"][0].message
