@@ -206,6 +206,12 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts(gate=None if force else data)
+        if out.candidate and settings.prefilter:
+            out.candidate = any(
+                rule.may_fire(analysis)
+                for rule in settings.rules()
+                if rule.prefilter is None or re.search(rule.prefilter, data)
+            )
         if keep and out.candidate:
             out.parsed = analysis
     except SourceError as exc:
@@ -268,18 +274,31 @@ class Interest:
     those words; a bare `\\bclose\\b` would match nearly every file.
     """
 
-    def __init__(self, records: Iterable[Phase1]) -> None:
-        self.words: dict[str, set[bytes]] = {}
+    def __init__(self, words: dict[str, set[bytes]]) -> None:
+        self.words = words
+        names = sorted(self.words)
+        self.tag = content_hash("\n".join(f"{n}:{sorted(self.words[n])}" for n in names).encode())
+        self.names = re.compile(rb"\b" + _trie_pattern([n.encode() for n in names]) + rb"\b")
+
+    @classmethod
+    def of(cls, records: Iterable[Phase1]) -> Interest:
+        words: dict[str, set[bytes]] = {}
         for rec in records:
             if rec.facts is None or not rec.facts.interest:
                 continue
             parts = [p for p in rec.facts.module_name.split(".") if p]
             tokens = {p.encode() for p in parts[-2:]}
             for name in rec.facts.interest:
-                self.words.setdefault(name, set()).update(tokens)
-        names = sorted(self.words)
-        self.tag = content_hash("\n".join(f"{n}:{sorted(self.words[n])}" for n in names).encode())
-        self.names = re.compile(rb"\b" + _trie_pattern([n.encode() for n in names]) + rb"\b")
+                words.setdefault(name, set()).update(tokens)
+        return cls(words)
+
+    def minus(self, other: Interest | None) -> Interest:
+        """Only the (name, module word) pairs `other` did not have: what a file that already
+        answered no to `other` still needs to be asked."""
+        if other is None:
+            return self
+        words = {n: w - other.words.get(n, set()) for n, w in self.words.items()}
+        return Interest({n: w for n, w in words.items() if w})
 
     def __bool__(self) -> bool:
         return bool(self.words)
@@ -290,8 +309,25 @@ class Interest:
         except SourceError:
             return False
         found = {m.decode() for m in self.names.findall(data)}
-        words = set().union(*(self.words[n] for n in found)) if found else set()
-        return any(re.search(rb"\b" + re.escape(w) + rb"\b", data) for w in words)
+        return any(imports_name(data, w, n.encode()) for n in found for w in self.words[n])
+
+
+def imports_name(data: bytes, module_word: bytes, name: bytes) -> bool:
+    """Whether source text can reach `name` of a module called `module_word` the ways import
+    resolution can follow: `from ...module_word... import name`, or the module imported
+    (`import a.module_word [as m]`, `from a import module_word [as m]`) and `m.name` used."""
+    w, n = re.escape(module_word), re.escape(name)
+    names_list = rb"\s+import\s*(?:\([^)]*|[^\n]*)"
+    if re.search(rb"\bfrom\s+[\w.]*\b" + w + rb"\b[\w.]*" + names_list + rb"\b" + n + rb"\b", data):
+        return True
+    aliases = {module_word}
+    aliases.update(re.findall(rb"\b" + w + rb"\s+as\s+(\w+)", data))
+    imported = re.search(rb"\bimport\s+[\w.]*\b" + w + rb"\b", data) or re.search(
+        rb"\bfrom\s+[\w.]+" + names_list + rb"\b" + w + rb"\b", data
+    )
+    if not imported:
+        return False
+    return any(re.search(rb"\b" + re.escape(a) + rb"\s*\.\s*" + n + rb"\b", data) for a in aliases)
 
 
 # ---- phase 2 ---------------------------------------------------------------------------------
@@ -463,10 +499,13 @@ class Linter:
             records[first.unit.display] = first
 
         # the cross-file phase must see every caller of an interesting function
+        previous: Interest | None = None
+        answered_no: set[str] = set()  # files that did not call anything asked so far
         while True:
-            interest = Interest(records.values())
+            interest = Interest.of(records.values())
             if not interest:
                 break
+            delta = interest.minus(previous)
             tag = interest.tag
             hits = []
             for unit in units:
@@ -478,10 +517,14 @@ class Linter:
                 key = (rec.cache_key, tag)
                 found = self.cache.old.mentions.get(key)
                 if found is None:
-                    found = interest.mentioned_by(unit)
+                    asked = delta if unit.display in answered_no else interest
+                    found = bool(asked) and asked.mentioned_by(unit)
                 self.cache.new.mentions[key] = found
                 if found:
                     hits.append(unit)
+                else:
+                    answered_no.add(unit.display)
+            previous = interest
             if not hits:
                 break
             stats["interest_rounds"] += 1

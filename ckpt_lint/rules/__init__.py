@@ -94,6 +94,11 @@ class Rule:
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         raise NotImplementedError
 
+    def may_fire(self, file: FileAnalysis) -> bool:
+        """Phase 1's cheap answer from this file's own analyses: could `check` find anything
+        here, given any project? A file no rule may fire in skips phase 2 (and its re-parse)."""
+        return True
+
     @classmethod
     def docs(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")

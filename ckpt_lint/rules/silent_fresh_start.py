@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from ckpt_lint.analysis import FileAnalysis
 from ckpt_lint.analysis.resume import LOOKUP_WORDS, FreshStartSite, ResumeCallers, ResumeSites
 from ckpt_lint.model import Applicability, Edit, Finding, Fix, Position
 from ckpt_lint.rules import Invalid, Rule, RuleContext, Valid
@@ -145,6 +146,9 @@ class SilentFreshStart(Rule):
             "    train(start)\n",
         ),
     ]
+
+    def may_fire(self, file: FileAnalysis) -> bool:
+        return bool(file.get(ResumeSites).sites)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         resume = ctx.file.get(ResumeSites)

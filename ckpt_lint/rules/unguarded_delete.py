@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from ckpt_lint.analysis import FileAnalysis
 from ckpt_lint.analysis.callgraph import DELETION_TEXT, CallGraph, CallGraphProject, Deletion, Reach
 from ckpt_lint.analysis.guards import GuardLevel
 from ckpt_lint.model import Applicability, Finding, Fix, Related
@@ -194,6 +195,9 @@ class UnguardedDelete(Rule):
             options={"shared-filesystem": False},
         ),
     ]
+
+    def may_fire(self, file: FileAnalysis) -> bool:
+        return bool(file.get(CallGraph).deletions)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         graph = ctx.file.get(CallGraph)

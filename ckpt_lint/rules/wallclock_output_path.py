@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
+from ckpt_lint.analysis import FileAnalysis
 from ckpt_lint.analysis.taint import SOURCE_CALL_TEXT, Flow, TaintAnalysis, TaintProject
 from ckpt_lint.model import Applicability, Finding, Fix, Related
 from ckpt_lint.rules import Invalid, Option, Rule, RuleContext, Valid
@@ -158,6 +159,12 @@ class WallclockOutputPath(Rule):
         if words:  # files calling an extra source must reach the analysis too
             pattern = b"|".join([WallclockOutputPath.prefilter or b"", *words])
             setattr(self, "prefilter", pattern)  # noqa: B010 - per-instance, the class keeps the default
+
+    def may_fire(self, file: FileAnalysis) -> bool:
+        taint = file.get(TaintAnalysis)
+        # a source that reaches a sink here, or one a function returns to other modules
+        local = any(source in hit.taint for hit in taint.hits for source in taint.sources.values())
+        return local or bool(taint.sources and taint.summary()["returns"])
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         taint = ctx.file.get(TaintAnalysis)
