@@ -309,25 +309,52 @@ class Interest:
         except SourceError:
             return False
         found = {m.decode() for m in self.names.findall(data)}
-        return any(imports_name(data, w, n.encode()) for n in found for w in self.words[n])
+        if not found:
+            return False
+        table = ImportTable(data)
+        return any(table.reaches(data, w, n.encode()) for n in found for w in self.words[n])
+
+
+_FROM = re.compile(rb"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n#]*)", re.M)
+_IMPORT = re.compile(rb"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
+_ALIAS = re.compile(rb"([\w.]+)(?:\s+as\s+(\w+))?")
+
+
+class ImportTable:
+    """What a file's import statements bring in, read with two regex passes (no parse):
+    names imported from modules (by the words of the module path), and local names bound to
+    modules (`import a.utils as u`, `from a import utils`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.from_names: dict[bytes, set[bytes]] = {}  # imported name -> words of its module
+        self.module_locals: dict[bytes, set[bytes]] = {}  # module word -> local names for it
+        for module, names in _FROM.findall(data):
+            words = set(module.strip(b".").split(b".")) - {b""}
+            for name, alias in _ALIAS.findall(names.strip(b"()")):
+                self.from_names.setdefault(name, set()).update(words)
+                self.module_locals.setdefault(name, set()).add(alias or name)
+        for names in _IMPORT.findall(data):
+            for dotted_name, alias in _ALIAS.findall(names):
+                parts = dotted_name.split(b".")
+                for word in parts:  # `import a.utils` binds `a`; `as u` binds the last part
+                    self.module_locals.setdefault(word, set()).add(alias or dotted_name)
+
+    def reaches(self, data: bytes, module_word: bytes, name: bytes) -> bool:
+        """Whether `name` of a module called `module_word` can be reached from this file."""
+        if module_word in self.from_names.get(name, ()):
+            return True
+        for local in self.module_locals.get(module_word, ()):
+            pattern = rb"\b" + re.escape(local) + rb"\s*\.\s*" + re.escape(name) + rb"\b"
+            if re.search(pattern, data):
+                return True
+        return False
 
 
 def imports_name(data: bytes, module_word: bytes, name: bytes) -> bool:
-    """Whether source text can reach `name` of a module called `module_word` the ways import
+    """Whether source text reaches `name` of a module called `module_word` the ways import
     resolution can follow: `from ...module_word... import name`, or the module imported
     (`import a.module_word [as m]`, `from a import module_word [as m]`) and `m.name` used."""
-    w, n = re.escape(module_word), re.escape(name)
-    names_list = rb"\s+import\s*(?:\([^)]*|[^\n]*)"
-    if re.search(rb"\bfrom\s+[\w.]*\b" + w + rb"\b[\w.]*" + names_list + rb"\b" + n + rb"\b", data):
-        return True
-    aliases = {module_word}
-    aliases.update(re.findall(rb"\b" + w + rb"\s+as\s+(\w+)", data))
-    imported = re.search(rb"\bimport\s+[\w.]*\b" + w + rb"\b", data) or re.search(
-        rb"\bfrom\s+[\w.]+" + names_list + rb"\b" + w + rb"\b", data
-    )
-    if not imported:
-        return False
-    return any(re.search(rb"\b" + re.escape(a) + rb"\s*\.\s*" + n + rb"\b", data) for a in aliases)
+    return ImportTable(data).reaches(data, module_word, name)
 
 
 # ---- phase 2 ---------------------------------------------------------------------------------
