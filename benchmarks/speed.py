@@ -72,9 +72,7 @@ def parsed_files(trees: list[Path]) -> tuple[list[str], dict[str, int]]:
     config = Config(root=Path.cwd(), respect_gitignore=False)
     linter = Linter(LintSettings.from_config(config), jobs=2)
     result = linter.lint_paths([str(t) for t in trees], config)
-    files = [
-        str(r.unit.path) for r in linter.phase1_results.values() if r.facts and r.unit.path
-    ]
+    files = [str(r.unit.path) for r in linter.phase1_results.values() if r.facts and r.unit.path]
     return files, result.stats
 
 
@@ -86,12 +84,16 @@ def ckpt(trees: list[Path], cache_dir: Path, cold: bool) -> tuple[float, int, in
 
 
 def scaling(tree: Path, work: Path) -> list[tuple[int, float]]:
+    """The stdlib's top-level modules (a few hundred files) copied 1, 2 and 4 times."""
+    files = sorted(tree.glob("*.py"))
     rows = []
     for copies in (1, 2, 4):
         root = work / f"x{copies}"
         if not root.exists():
             for i in range(copies):
-                shutil.copytree(tree, root / f"copy{i}", symlinks=True, ignore_dangling_symlinks=True)
+                (root / f"copy{i}").mkdir(parents=True)
+                for f in files:
+                    shutil.copy2(f, root / f"copy{i}" / f.name)
         times = []
         for _ in range(2):  # best of two: the machine is shared
             cmd = [str(BIN / "ckpt-lint"), "check", "--no-cache", "--no-respect-gitignore"]
@@ -107,7 +109,9 @@ def main() -> None:
     args = parser.parse_args()
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     site = Path(sysconfig.get_paths()["purelib"])
-    trees = [stdlib / "email", stdlib / "asyncio", stdlib / "json"] if args.quick else [stdlib, site]
+    trees = (
+        [stdlib / "email", stdlib / "asyncio", stdlib / "json"] if args.quick else [stdlib, site]
+    )
     files, lines = count_lines(trees)
     print(f"trees: {', '.join(map(str, trees))}\n{files} files, {lines} lines, 2 cores\n")
 
@@ -132,7 +136,9 @@ def main() -> None:
     print(f"{'what':<44}{'seconds':>9}{'ratio':>9}  target")
     print(f"{'flake8 -j2 --select F':<44}{flake8[0]:>9.2f}")
     print(f"{'ruff check --no-cache --select F':<44}{ruff[0]:>9.2f}")
-    print(f"{'ckpt-lint check, cold':<44}{cold[0]:>9.2f}{cold[0] / flake8[0]:>9.3f}  <= 0.2 x flake8")
+    print(
+        f"{'ckpt-lint check, cold':<44}{cold[0]:>9.2f}{cold[0] / flake8[0]:>9.3f}  <= 0.2 x flake8"
+    )
     print(f"{'ckpt-lint check, warm':<44}{warm[0]:>9.2f}{warm[0] / ruff[0]:>9.3f}  <= 1.0 x ruff")
     print(
         f"{f'bare LibCST parse of its {len(parsed)} parsed files':<44}{parse:>9.2f}"
@@ -141,12 +147,14 @@ def main() -> None:
     print(f"{'peak RSS, cold (MB)':<44}{cold[2] / 1024:>9.0f}{'':>9}  <= 300")
     print(f"{'lines/s, cold (whole tree)':<44}{lines / cold[0]:>9.0f}")
     print(f"engine stats: {stats}")
-    base = stdlib / "email" if args.quick else stdlib
+    base = stdlib
     rows = scaling(base, work)
     for copies, seconds in rows:
         ratio = seconds / rows[0][1]
         out[f"scale_{copies}x_s"] = seconds
-        print(f"{f'scaling: {copies}x {base.name}':<44}{seconds:>9.2f}{ratio:>9.2f}  <= {copies * 1.1:.1f}")
+        print(
+            f"{f'scaling: {copies}x stdlib top-level modules':<44}{seconds:>9.2f}{ratio:>9.2f}  <= {copies * 1.1:.1f}"
+        )
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
