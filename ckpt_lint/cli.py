@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ckpt_lint import __version__
-from ckpt_lint.config import Config, ConfigError, load_config, validate_selectors
+from ckpt_lint.config import ENGINE_CODES, Config, ConfigError, load_config, validate_selectors
 from ckpt_lint.report import FORMATS, Report, render
 from ckpt_lint.rules import all_rules, rule_by_code_or_name
 
@@ -213,7 +213,10 @@ def _report(linter, run, args, config, paths, vendor_dest) -> int:  # type: igno
         files_checked=run.files_checked,
         statistics=args.statistics,
         unsafe_fixes=config.unsafe_fixes,
-        rule_docs={r.code: (r.name, r.summary(), r.docs()) for r in all_rules()},
+        rule_docs={
+            **{code: (name, name, "") for code, name in ENGINE_CODES.items()},
+            **{r.code: (r.name, r.summary(), r.docs()) for r in all_rules()},
+        },
     )
     exit_code = EXIT_FINDINGS if report.findings else EXIT_CLEAN
 
