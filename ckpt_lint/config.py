@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,16 +50,6 @@ class Config:
         codes = [r.code for r in all_rules()] + list(ENGINE_CODES)
         chosen = {c for c in codes if _matches(c, self.select + self.extend_select)}
         return sorted(c for c in chosen if not _matches(c, self.ignore))
-
-    def ignored_for(self, relpath: str) -> set[str]:
-        import fnmatch
-
-        name = os.path.basename(relpath)
-        out: set[str] = set()
-        for pattern, codes in self.per_file_ignores.items():
-            if fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(name, pattern):
-                out.update(codes)
-        return out
 
 
 def _matches(code: str, selectors: list[str]) -> bool:

@@ -364,9 +364,8 @@ class ResumeSites(Analysis):
         arg = _first_arg(call)
         if arg is None:
             return None
-        if isinstance(arg, cst.Call) and (self.names.call_name(arg) or "") == "os.path.join":
-            inner = _first_arg(arg)
-            return _code(inner) if inner is not None else None
+        if self._is_join(arg):
+            return self._join_base(arg)
         if isinstance(arg, cst.FormattedString):
             for part in arg.parts:
                 if isinstance(part, cst.FormattedStringExpression):
@@ -382,10 +381,15 @@ class ResumeSites(Analysis):
         arg = _first_arg(call)
         if arg is None:
             return None
-        if isinstance(arg, cst.Call) and (self.names.call_name(arg) or "") == "os.path.join":
-            inner = _first_arg(arg)
-            return _code(inner) if inner is not None else None
-        return _code(arg)
+        return self._join_base(arg) if self._is_join(arg) else _code(arg)
+
+    def _is_join(self, arg: cst.BaseExpression) -> bool:
+        return isinstance(arg, cst.Call) and (self.names.call_name(arg) or "") == "os.path.join"
+
+    def _join_base(self, arg: cst.BaseExpression) -> str | None:
+        """The directory of `os.path.join(directory, ...)`."""
+        inner = _first_arg(arg) if isinstance(arg, cst.Call) else None
+        return _code(inner) if inner is not None else None
 
     def _exists_check(self, expr: cst.BaseExpression) -> str | None:
         """The path code of `os.path.exists(p)` / `Path(p).exists()` / `p.is_dir()`."""

@@ -350,13 +350,6 @@ class ImportTable:
         return False
 
 
-def imports_name(data: bytes, module_word: bytes, name: bytes) -> bool:
-    """Whether source text reaches `name` of a module called `module_word` the ways import
-    resolution can follow: `from ...module_word... import name`, or the module imported
-    (`import a.module_word [as m]`, `from a import module_word [as m]`) and `m.name` used."""
-    return ImportTable(data).reaches(data, module_word, name)
-
-
 # ---- phase 2 ---------------------------------------------------------------------------------
 
 
