@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from ckpt_lint.engine.source import ParsedFile
+    from ckpt_lint.textfilter import TextFilter
 
 A = TypeVar("A", bound="Analysis")
 P = TypeVar("P", bound="ProjectAnalysis")
@@ -28,9 +29,9 @@ class Analysis:
     """A per-file analysis. Subclasses set `summary_key` to export facts to the project phase."""
 
     summary_key: ClassVar[str | None] = None
-    # bytes regex a file must match for `summary()` to say anything; others get `empty_summary()`
+    # text a file must hold for `summary()` to say anything; others get `empty_summary()`
     # in the first scan (a file that turns out to call into the project is re-read in full)
-    prefilter: ClassVar[bytes | None] = None
+    prefilter: ClassVar[TextFilter | None] = None
     _summarizers: ClassVar[list[type[Analysis]]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -53,7 +54,7 @@ class Analysis:
         return None
 
     @classmethod
-    def prefilter_for(cls, options: dict[str, Any]) -> bytes | None:
+    def prefilter_for(cls, options: dict[str, Any]) -> TextFilter | None:
         """The prefilter under these options (an analysis with extra vocabulary widens it)."""
         return cls.prefilter
 
@@ -78,15 +79,13 @@ class FileAnalysis:
     def facts(self, gate: bytes | None = None) -> FileFacts:
         """Summaries of every analysis; with `gate` (the file's bytes), analyses whose prefilter
         the file does not match are skipped and the facts are marked `gated`."""
-        import re
-
         _import_all()
         summaries: dict[str, Any] = {}
         interest: set[str] = set()
         gated = False
         for cls in Analysis._summarizers:
             pattern = cls.prefilter_for(self.options) if gate is not None else None
-            if gate is not None and pattern and not re.search(pattern, gate):
+            if gate is not None and pattern is not None and not pattern.search(gate):
                 summaries[cls.summary_key] = cls.empty_summary()  # type: ignore[index]
                 gated = True
                 continue

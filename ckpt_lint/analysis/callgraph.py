@@ -34,6 +34,7 @@ from ckpt_lint.analysis.distributed import DistributedInfo, DistributedModules
 from ckpt_lint.analysis.guards import Guard, GuardLevel, Guards
 from ckpt_lint.analysis.names import _BUILTINS, Names, dotted
 from ckpt_lint.analysis.structure import Structure, children
+from ckpt_lint.textfilter import Pattern, words
 
 FUNCTION_DELETIONS = {
     "shutil.rmtree": "shutil.rmtree",
@@ -45,7 +46,12 @@ FUNCTION_DELETIONS = {
 }
 METHOD_DELETIONS = {"unlink": "Path.unlink", "rmdir": "Path.rmdir"}
 # text a file must contain to delete anything (`x.remove(` is list.remove): CKP002's prefilter
-DELETION_TEXT = rb"rmtree|rmdir|unlink|\bos\.remove\s*\(|(?<![\w.])remove\s*\(|import\s+os\s+as\b"
+DELETION_TEXT = (
+    words("rmtree", "rmdir", "unlink", before=b"")
+    | Pattern(rb"\bos\.remove\s*\(")
+    | Pattern(rb"(?<![\w.])remove\s*\(")
+    | Pattern(rb"import\s+os\s+as\b")
+)
 ALREADY_GONE = frozenset(
     {"FileNotFoundError", "OSError", "IOError", "EnvironmentError", "Exception", "BaseException"}
 )
@@ -172,6 +178,14 @@ class CallGraph(Analysis):
             mitigated=self.mitigation(call, kind),
             per_process=self._per_process_path(call, kind),
         )
+
+    def reportable(self, deletion: Deletion) -> bool:
+        """Whether some set of callers could make this deletion a finding: not one process's own
+        file, not globally guarded here, and not tolerant of an already-gone path (unless the
+        rule's `report-mitigated` asks for those). Only these need their callers found."""
+        if deletion.per_process or deletion.guard.level >= GuardLevel.GLOBAL:
+            return False
+        return not deletion.mitigated or bool(self.file.options.get("report-mitigated"))
 
     def mitigation(self, call: cst.Call, kind: str | None = None) -> str:
         """How an already-gone path is tolerated here ("" when it is not)."""
@@ -317,9 +331,7 @@ class CallGraph(Analysis):
     def interest(self) -> set[str]:
         """Bare names of functions (and classes, for `__init__`) holding a deletion that some
         process other than the main one could reach, closed over unguarded calls in this file."""
-        hot = {
-            d.qualname for d in self.deletions if d.qualname and d.guard.level < GuardLevel.GLOBAL
-        }
+        hot = {d.qualname for d in self.deletions if d.qualname and self.reportable(d)}
         if not hot:
             return set()
         summary = self.summary()

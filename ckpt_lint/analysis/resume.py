@@ -36,6 +36,7 @@ import libcst as cst
 from ckpt_lint.analysis import Analysis, FileFacts, ProjectAnalysis
 from ckpt_lint.analysis.names import Names, dotted
 from ckpt_lint.analysis.structure import Structure, children
+from ckpt_lint.textfilter import words
 
 LOOKUP_CALL = re.compile(
     r"(?:last|latest|newest|recent|resum|find|restore|auto)\w*(?:checkpoint|ckpt)"
@@ -183,7 +184,9 @@ def is_log_call(call: cst.Call) -> bool:
 
 
 # words a checkpoint lookup or a resume request cannot do without (also CKP003's prefilter)
-LOOKUP_WORDS = rb"[Cc]heckpoint|CHECKPOINT|[Cc]kpt|CKPT|[Rr]esum|RESUM|step_|epoch_"
+LOOKUP_WORDS = words(
+    "heckpoint", "CHECKPOINT", "kpt", "CKPT", "esum", "RESUM", "step_", "epoch_", before=b""
+)
 
 
 class ResumeSites(Analysis):

@@ -27,6 +27,7 @@ import libcst as cst
 from ckpt_lint.analysis import Analysis, FileFacts, ProjectAnalysis
 from ckpt_lint.analysis.names import Names, dotted
 from ckpt_lint.analysis.structure import Structure, children
+from ckpt_lint.textfilter import Pattern, TextFilter, words
 
 # ---- vocabulary --------------------------------------------------------------------------------
 
@@ -99,14 +100,26 @@ _NOT_CHECKPOINT_DIR = re.compile(
 )
 _DIR_CREATORS = frozenset({"os.makedirs", "os.mkdir", ".mkdir"})
 
-# text a file must contain to call a source (an aliased import counts): CKP001's prefilter
-SOURCE_CALL_TEXT = (
+# text a file must contain to call a source: every source lives in a stdlib module it imports
+# (`os.getpid` aside: `os` is imported everywhere, so its name is the test), then a call named
+# like one (an aliased import counts). CKP001's prefilter; the cheap import test goes first.
+SOURCE_IMPORT = (
+    Pattern(rb"from[ \t]+(?:time|datetime|uuid|secrets|random)\b")
+    | Pattern(rb"import[ \t]+[^\n;#]*\b(?:time|datetime|uuid|secrets|random)\b")
+    | Pattern(rb"getpid")
+)
+SOURCE_CALL = Pattern(
     rb"\b(?:time|time_ns|strftime|localtime|gmtime|ctime|asctime|now|utcnow|today|uuid1|uuid4"
     rb"|getpid|token_\w+|rand\w*|choices?|sample|shuffle|getrandbits|uniform)\s*\("
-    rb"|from\s+(?:time|datetime|uuid|secrets|random)\s+import[^\n]*\bas\b"
-)
-SINK_WORDS = b"|".join(
-    re.escape(w.encode()) for w in sorted({*SINK_NAMES, *SINK_METHODS, "makedirs", "torch.save"})
+) | Pattern(rb"from\s+(?:time|datetime|uuid|secrets|random)\s+import[^\n]*\bas\b")
+SOURCE_CALL_TEXT = SOURCE_IMPORT & SOURCE_CALL
+# words a file must contain to hold a sink (any case: `OUTPUT_DIR`)
+SINK_WORDS = Pattern(
+    b"|".join(
+        re.escape(w.lower().encode())
+        for w in sorted({*SINK_NAMES, *SINK_METHODS, "makedirs", "torch.save"})
+    ),
+    ignore_case=True,
 )
 
 # calls whose result carries the taint of their arguments
@@ -387,19 +400,17 @@ class TaintAnalysis(Analysis):
 
     # without a source call or a sink word a file neither starts nor ends a flow; files that
     # pass values along for others are re-read in full when the engine finds them called into
-    prefilter = SOURCE_CALL_TEXT + b"|(?i:" + SINK_WORDS + b")"
+    prefilter = SOURCE_CALL_TEXT | SINK_WORDS
 
     @classmethod
     def empty_summary(cls) -> dict[str, Any]:
         return {"returns": {}, "extern_sinks": []}
 
     @classmethod
-    def prefilter_for(cls, options: dict[str, Any]) -> bytes | None:
-        extra = [*options.get("extra-sources", ()), *options.get("extra-sinks", ())]
-        names = [str(w).removesuffix(".*").rsplit(".", 1)[-1] for w in extra]
-        words = [re.escape(w).encode() for w in names if w]
-        base = cls.prefilter or b""
-        return b"|".join([base, *words]) if words else base
+    def prefilter_for(cls, options: dict[str, Any]) -> TextFilter | None:
+        return with_extra_words(
+            cls.prefilter, [*options.get("extra-sources", ()), *options.get("extra-sinks", ())]
+        )
 
     def __init__(self, file) -> None:  # type: ignore[no-untyped-def]
         super().__init__(file)
@@ -1220,6 +1231,16 @@ class TaintProject(ProjectAnalysis):
 
 
 # ---- small helpers -----------------------------------------------------------------------------
+
+
+def with_extra_words(base: TextFilter | None, extra: Iterable[object]) -> TextFilter | None:
+    """`base` widened by the last part of each configured extra source or sink (`a.b.now` ->
+    `now`): a file calling one must reach the analysis (and CKP001) too."""
+    names = [str(w).removesuffix(".*").rsplit(".", 1)[-1] for w in extra]
+    names = [n.lstrip(".") for n in names if n.lstrip(".")]
+    if base is None or not names:
+        return base
+    return base | words(*names, before=b"")
 
 
 def _sub_expressions(expr: cst.CSTNode) -> Sequence[cst.CSTNode]:

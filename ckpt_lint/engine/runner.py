@@ -27,6 +27,7 @@ from ckpt_lint.engine.source import ParsedFile, SourceError
 from ckpt_lint.engine.suppress import is_suppressed, noqa_lines, skips_file
 from ckpt_lint.model import FileResult, Finding, Position
 from ckpt_lint.rules import Rule, RuleContext, all_rules
+from ckpt_lint.textfilter import AnyOf, TextFilter
 
 PARSE_ERROR = ("CKP900", "unparsable-file")
 INTERNAL_ERROR = ("CKP901", "internal-error")
@@ -106,17 +107,14 @@ class LintSettings:
             self._rules = [known[c](self.rule_options.get(c)) for c in self.codes if c in known]
         return self._rules
 
-    def prefilter_pattern(self) -> re.Pattern[bytes] | None:
-        """One regex for all enabled rules; None when some rule cannot be prefiltered."""
+    def prefilter_pattern(self) -> TextFilter | None:
+        """One filter for all enabled rules; None when some rule cannot be prefiltered."""
         if self._prefilter is False:
-            patterns: list[bytes] = []
-            for rule in self.rules():
-                if rule.prefilter is None:
-                    patterns = []
-                    break
-                patterns.append(rule.prefilter)
+            filters = [rule.text_filter() for rule in self.rules()]
             self._prefilter = (
-                re.compile(b"|".join(b"(?:" + p + b")" for p in patterns)) if patterns else None
+                AnyOf(f for f in filters if f is not None)
+                if filters and None not in filters
+                else None
             )
         return self._prefilter
 
@@ -210,7 +208,7 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
             out.candidate = any(
                 rule.may_fire(analysis)
                 for rule in settings.rules()
-                if rule.prefilter is None or re.search(rule.prefilter, data)
+                if (pattern := rule.text_filter()) is None or pattern.search(data)
             )
         if keep and out.candidate:
             out.parsed = analysis
@@ -238,7 +236,7 @@ def _is_candidate(data: bytes, settings: LintSettings) -> bool:
     if not settings.prefilter:
         return True
     pattern = settings.prefilter_pattern()
-    return pattern is None or pattern.search(data) is not None
+    return pattern is None or pattern.search(data)
 
 
 def _trie_pattern(words: list[bytes]) -> bytes:
@@ -364,7 +362,8 @@ def phase2(first: Phase1, project: ProjectFacts, settings: LintSettings) -> File
         findings: list[Finding] = []
         data = analysis.parsed.source.encode() if settings.prefilter else b""
         for rule in settings.rules():
-            if settings.prefilter and rule.prefilter and not re.search(rule.prefilter, data):
+            pattern = rule.text_filter() if settings.prefilter else None
+            if pattern is not None and not pattern.search(data):
                 continue  # this rule cannot fire here; its analyses need not run
             ctx = RuleContext(rule, analysis, project, settings.runtime_module)
             try:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import libcst as cst
 
 from ckpt_lint.model import Applicability, Edit, Finding, Fix, Related
+from ckpt_lint.textfilter import TextFilter, as_filter
 
 if TYPE_CHECKING:
     from ckpt_lint.analysis import FileAnalysis, ProjectFacts
@@ -77,8 +78,9 @@ class Rule:
     message: ClassVar[str] = ""
     fix_safety: ClassVar[Applicability | None] = None
     options: ClassVar[dict[str, Option]] = {}
-    # bytes regex a file must match to possibly hold a finding of this rule (speed, issue 9)
-    prefilter: ClassVar[bytes | None] = None
+    # text a file must hold to possibly hold a finding of this rule (speed, issue 9): a
+    # `TextFilter` (fast), or a plain bytes regex
+    prefilter: ClassVar[TextFilter | bytes | None] = None
     VALID: ClassVar[list[Valid | str]] = []
     INVALID: ClassVar[list[Invalid]] = []
 
@@ -93,6 +95,10 @@ class Rule:
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         raise NotImplementedError
+
+    def text_filter(self) -> TextFilter | None:
+        """The prefilter under this rule's options (a rule with extra vocabulary widens it)."""
+        return as_filter(self.prefilter)
 
     def may_fire(self, file: FileAnalysis) -> bool:
         """Phase 1's cheap answer from this file's own analyses: could `check` find anything

@@ -197,7 +197,8 @@ class UnguardedDelete(Rule):
     ]
 
     def may_fire(self, file: FileAnalysis) -> bool:
-        return bool(file.get(CallGraph).deletions)
+        graph = file.get(CallGraph)
+        return any(graph.reportable(d) for d in graph.deletions)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         graph = ctx.file.get(CallGraph)

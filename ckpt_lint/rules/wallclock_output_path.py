@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import libcst as cst
 
 from ckpt_lint.analysis import FileAnalysis
-from ckpt_lint.analysis.taint import SOURCE_CALL_TEXT, Flow, TaintAnalysis, TaintProject
+from ckpt_lint.analysis.taint import (
+    SOURCE_CALL_TEXT,
+    Flow,
+    TaintAnalysis,
+    TaintProject,
+    with_extra_words,
+)
 from ckpt_lint.model import Applicability, Finding, Fix, Related
 from ckpt_lint.rules import Invalid, Option, Rule, RuleContext, Valid
+from ckpt_lint.textfilter import TextFilter
 
 CONSEQUENCE = "a retried job writes to a new directory and cannot resume"
 
@@ -93,7 +99,7 @@ class WallclockOutputPath(Rule):
         "extra-sinks": Option([], "more checkpoint paths: names, dotted functions, `.methods`"),
     }
     # a source *call* (or an aliased import of a source module) must appear in the file
-    prefilter: ClassVar[bytes | None] = SOURCE_CALL_TEXT
+    prefilter: ClassVar[TextFilter | None] = SOURCE_CALL_TEXT
 
     VALID: ClassVar[list[Valid | str]] = [
         # the timestamp only names the TensorBoard folder
@@ -152,13 +158,8 @@ class WallclockOutputPath(Rule):
         ),
     ]
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        extra = [s.removesuffix(".*").rsplit(".", 1)[-1] for s in self.settings["extra-sources"]]
-        words = [re.escape(w).encode() for w in extra if w]
-        if words:  # files calling an extra source must reach the analysis too
-            pattern = b"|".join([WallclockOutputPath.prefilter or b"", *words])
-            setattr(self, "prefilter", pattern)  # noqa: B010 - per-instance, the class keeps the default
+    def text_filter(self) -> TextFilter | None:
+        return with_extra_words(SOURCE_CALL_TEXT, self.settings["extra-sources"])
 
     def may_fire(self, file: FileAnalysis) -> bool:
         taint = file.get(TaintAnalysis)
