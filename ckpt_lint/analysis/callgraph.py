@@ -100,6 +100,7 @@ class DeletionInfo:
     function: str | None
     level: GuardLevel
     mitigated: str
+    reportable: bool = True  # see CallGraph.reportable
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,8 @@ class CallGraph(Analysis):
                 )
             )
         deletions = tuple(
-            DeletionInfo(d.kind, d.qualname, d.guard.level, d.mitigated) for d in self.deletions
+            DeletionInfo(d.kind, d.qualname, d.guard.level, d.mitigated, self.reportable(d))
+            for d in self.deletions
         )
         self._summary = CallGraphSummary(dict(self.functions), tuple(calls), deletions)
         return self._summary

@@ -404,7 +404,7 @@ class TaintAnalysis(Analysis):
 
     @classmethod
     def empty_summary(cls) -> dict[str, Any]:
-        return {"returns": {}, "extern_sinks": []}
+        return {"returns": {}, "extern_sinks": [], "local": False}
 
     @classmethod
     def prefilter_for(cls, options: dict[str, Any]) -> TextFilter | None:
@@ -601,7 +601,11 @@ class TaintAnalysis(Analysis):
                     seen.add((origin.qualname, id(hit.node)))
                     pos = self.file.parsed.start(hit.node)
                     extern_sinks.append((origin.qualname, hit.text, pos.line, pos.column, via))
-        return {"returns": returns, "extern_sinks": extern_sinks}
+        return {"returns": returns, "extern_sinks": extern_sinks, "local": self.local_flow()}
+
+    def local_flow(self) -> bool:
+        """Whether a source of this file reaches a sink in this file."""
+        return any(source in hit.taint for hit in self.hits for source in self.sources.values())
 
     def interest(self) -> set[str]:
         out = set()

@@ -171,6 +171,8 @@ class Phase1:
     skipped: bool = False  # `# ckpt-lint: skip-file`
     digest: str | None = None  # sha256 of the content
     parsed: Any = None  # the FileAnalysis, kept in-process for phase 2
+    # codes of the rules that may fire here by this file alone (None: not narrowed)
+    rules: frozenset[str] | None = None
 
     @property
     def cache_key(self) -> str:
@@ -184,6 +186,7 @@ class Phase1:
             self.candidate,
             self.skipped,
             self.digest,
+            rules=self.rules,
         )
 
 
@@ -205,11 +208,13 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts(gate=None if force else data)
         if out.candidate and settings.prefilter:
-            out.candidate = any(
-                rule.may_fire(analysis)
+            out.rules = frozenset(
+                rule.code
                 for rule in settings.rules()
-                if (pattern := rule.text_filter()) is None or pattern.search(data)
+                if ((pattern := rule.text_filter()) is None or pattern.search(data))
+                and rule.may_fire(analysis)
             )
+            out.candidate = bool(out.rules)
         if keep and out.candidate:
             out.parsed = analysis
     except SourceError as exc:
@@ -276,7 +281,8 @@ class Interest:
         self.words = words
         names = sorted(self.words)
         self.tag = content_hash("\n".join(f"{n}:{sorted(self.words[n])}" for n in names).encode())
-        self.names = re.compile(rb"\b" + _trie_pattern([n.encode() for n in names]) + rb"\b")
+        # no leading \b: `re` then skips to the names' first letters; the byte before is checked
+        self.names = re.compile(_trie_pattern([n.encode() for n in names]) + rb"\b")
 
     @classmethod
     def of(cls, records: Iterable[Phase1]) -> Interest:
@@ -306,13 +312,18 @@ class Interest:
             data = unit.read()
         except SourceError:
             return False
-        found = {m.decode() for m in self.names.findall(data)}
+        found = {
+            m.group().decode()
+            for m in self.names.finditer(data)
+            if m.start() == 0 or _WORD.match(data, m.start() - 1) is None
+        }
         if not found:
             return False
         table = ImportTable(data)
         return any(table.reaches(data, w, n.encode()) for n in found for w in self.words[n])
 
 
+_WORD = re.compile(rb"\w")
 _FROM = re.compile(rb"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n#]*)", re.M)
 _IMPORT = re.compile(rb"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
 _ALIAS = re.compile(rb"([\w.]+)(?:\s+as\s+(\w+))?")
@@ -351,7 +362,14 @@ class ImportTable:
 # ---- phase 2 ---------------------------------------------------------------------------------
 
 
-def phase2(first: Phase1, project: ProjectFacts, settings: LintSettings) -> FileResult:
+def phase2(
+    first: Phase1,
+    project: ProjectFacts,
+    settings: LintSettings,
+    codes: frozenset[str] | None = None,
+) -> FileResult:
+    """Check one file with the project facts: the rules in `codes`, or (None) every rule whose
+    text filter matches."""
     unit = first.unit
     result = FileResult(unit.display)
     try:
@@ -362,7 +380,9 @@ def phase2(first: Phase1, project: ProjectFacts, settings: LintSettings) -> File
         findings: list[Finding] = []
         data = analysis.parsed.source.encode() if settings.prefilter else b""
         for rule in settings.rules():
-            pattern = rule.text_filter() if settings.prefilter else None
+            if codes is not None and rule.code not in codes:
+                continue
+            pattern = rule.text_filter() if settings.prefilter and codes is None else None
             if pattern is not None and not pattern.search(data):
                 continue  # this rule cannot fire here; its analyses need not run
             ctx = RuleContext(rule, analysis, project, settings.runtime_module)
@@ -430,8 +450,8 @@ def _phase1_forced_worker(unit: Unit) -> Phase1:
     return phase1(unit, _WORKER_STATE["settings"], keep=False, force=True)
 
 
-def _phase2_worker(first: Phase1) -> FileResult:
-    return phase2(first, _WORKER_STATE["project"], _WORKER_STATE["settings"])
+def _phase2_worker(job: tuple[Phase1, frozenset[str] | None]) -> FileResult:
+    return phase2(job[0], _WORKER_STATE["project"], _WORKER_STATE["settings"], job[1])
 
 
 class Linter:
@@ -497,7 +517,15 @@ class Linter:
         record = self.cache.old.phase1.get(key)
         if record is None:
             return None
-        return Phase1(unit, record.facts, record.error, record.candidate, record.skipped, digest)
+        return Phase1(
+            unit,
+            record.facts,
+            record.error,
+            record.candidate,
+            record.skipped,
+            digest,
+            rules=record.rules,
+        )
 
     def lint_units(self, units: list[Unit]) -> RunResult:
         settings = self.settings
@@ -571,23 +599,33 @@ class Linter:
         project_tag = content_hash(
             "\n".join(sorted(r.cache_key for r in records.values() if r.facts)).encode()
         )
-        candidates = [r for r in records.values() if r.candidate and r.facts is not None]
+        # phase 2 only where the project facts say some rule may fire, and only those rules
+        candidates = []
+        for rec in records.values():
+            if rec.candidate and rec.facts is not None:
+                codes = _firing(rec, project, settings)
+                if codes is None or codes:
+                    candidates.append((rec, codes))
         results: list[FileResult] = []
         todo2 = []
-        for rec in candidates:
+        for rec, codes in candidates:
             hit = self.cache.old.phase2.get((rec.cache_key, project_tag))
             if hit is not None:
                 results.append(hit)
                 self.cache.new.phase2[(rec.cache_key, project_tag)] = hit
             else:
-                todo2.append(rec)
+                todo2.append((rec, codes))
         if self._parallel(len(todo2)):
-            for rec in todo2:
+            for rec, _ in todo2:
                 rec.parsed = None  # CST nodes do not cross process boundaries
         computed = self._map(
-            "check", _phase2_worker, lambda r: phase2(r, project, settings), todo2, project
+            "check",
+            _phase2_worker,
+            lambda job: phase2(job[0], project, settings, job[1]),
+            todo2,
+            project,
         )
-        for rec, result in zip(todo2, computed, strict=True):
+        for (rec, _), result in zip(todo2, computed, strict=True):
             self.cache.new.phase2[(rec.cache_key, project_tag)] = result
         results.extend(computed)
 
@@ -619,6 +657,18 @@ class Linter:
             )
             self.cache.new.phase1[rec.cache_key] = rec.for_cache()
         self.cache.save()
+
+
+def _firing(record: Phase1, project: ProjectFacts, settings: LintSettings) -> frozenset[str] | None:
+    """Codes of the rules that may fire in this file given the project (None: not narrowed)."""
+    facts = record.facts
+    if not settings.prefilter or record.rules is None or facts is None:
+        return None
+    return frozenset(
+        rule.code
+        for rule in settings.rules()
+        if rule.code in record.rules and rule.may_fire_in(facts, project)
+    )
 
 
 def _filter_errors(result: FileResult, settings: LintSettings) -> FileResult:

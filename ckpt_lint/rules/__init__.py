@@ -23,7 +23,7 @@ from ckpt_lint.model import Applicability, Edit, Finding, Fix, Related
 from ckpt_lint.textfilter import TextFilter, as_filter
 
 if TYPE_CHECKING:
-    from ckpt_lint.analysis import FileAnalysis, ProjectFacts
+    from ckpt_lint.analysis import FileAnalysis, FileFacts, ProjectFacts
 
 DOC_SECTIONS = (
     "What it does",
@@ -103,6 +103,13 @@ class Rule:
     def may_fire(self, file: FileAnalysis) -> bool:
         """Phase 1's cheap answer from this file's own analyses: could `check` find anything
         here, given any project? A file no rule may fire in skips phase 2 (and its re-parse)."""
+        return True
+
+    def may_fire_in(self, facts: FileFacts, project: ProjectFacts) -> bool:
+        """The project phase's answer from summaries alone: could `check` find anything in
+        this file, given this project? Only files some rule says yes for are parsed again and
+        checked, so a rule whose findings hinge on other files (callers' guards, remote sinks)
+        should decide here what it can."""
         return True
 
     @classmethod

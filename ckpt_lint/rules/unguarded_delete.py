@@ -6,8 +6,15 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from ckpt_lint.analysis import FileAnalysis
-from ckpt_lint.analysis.callgraph import DELETION_TEXT, CallGraph, CallGraphProject, Deletion, Reach
+from ckpt_lint.analysis import FileAnalysis, FileFacts, ProjectFacts
+from ckpt_lint.analysis.callgraph import (
+    DELETION_TEXT,
+    CallGraph,
+    CallGraphProject,
+    CallGraphSummary,
+    Deletion,
+    Reach,
+)
 from ckpt_lint.analysis.guards import GuardLevel
 from ckpt_lint.model import Applicability, Finding, Fix, Related
 from ckpt_lint.rules import Invalid, Option, Rule, RuleContext, Valid
@@ -200,26 +207,59 @@ class UnguardedDelete(Rule):
         graph = file.get(CallGraph)
         return any(graph.reportable(d) for d in graph.deletions)
 
+    def may_fire_in(self, facts: FileFacts, project: ProjectFacts) -> bool:
+        summary = facts.get(CallGraph.summary_key)
+        if not isinstance(summary, CallGraphSummary):
+            return False
+        graph = project.get(CallGraphProject)
+        return any(
+            self._decide(d.level, d.function, d.mitigated, facts.module_name, graph) is not None
+            for d in summary.deletions
+            if d.reportable
+        )
+
+    def _decide(
+        self,
+        local: GuardLevel,
+        qualname: str | None,
+        mitigated: str,
+        module: str,
+        project: CallGraphProject,
+    ) -> tuple[Reach, GuardLevel, str] | None:
+        """(reach, level, mitigation) when a deletion under a `local` guard, in function
+        `qualname` of `module`, is a finding: the one decision `check` and the project-phase
+        gate share."""
+        required = GuardLevel.GLOBAL if self.settings["shared-filesystem"] else GuardLevel.PER_NODE
+        if local >= required:
+            return None
+        reach = project.reach(qualname, required) if qualname else project.entry(module)
+        level = max(local, reach.level)
+        if level >= required:
+            return None
+        mitigated = mitigated or reach.mitigated
+        if mitigated and not self.settings["report-mitigated"]:
+            return None
+        return reach, level, mitigated
+
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         graph = ctx.file.get(CallGraph)
         if not graph.deletions:
             return
         project = ctx.project.get(CallGraphProject)
         shared = bool(ctx.settings["shared-filesystem"])
-        required = GuardLevel.GLOBAL if shared else GuardLevel.PER_NODE
         for deletion in graph.deletions:
-            if deletion.per_process or deletion.guard.level >= required:
+            if deletion.per_process:
                 continue
-            if deletion.qualname is not None:
-                reach = project.reach(deletion.qualname, required)
-            else:
-                reach = project.entry(ctx.file.module_name)
-            level = max(deletion.guard.level, reach.level)
-            if level >= required:
+            decided = self._decide(
+                deletion.guard.level,
+                deletion.qualname,
+                deletion.mitigated,
+                ctx.file.module_name,
+                project,
+            )
+            if decided is None:
                 continue
-            mitigated = deletion.mitigated or reach.mitigated
-            if mitigated and not ctx.settings["report-mitigated"]:
-                continue
+            reach, level, mitigated = decided
             yield ctx.finding(
                 deletion.call,
                 _message(deletion, reach, level, mitigated),

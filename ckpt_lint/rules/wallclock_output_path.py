@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from ckpt_lint.analysis import FileAnalysis
+from ckpt_lint.analysis import FileAnalysis, FileFacts, ProjectFacts
 from ckpt_lint.analysis.taint import (
     SOURCE_CALL_TEXT,
     Flow,
@@ -164,8 +164,15 @@ class WallclockOutputPath(Rule):
     def may_fire(self, file: FileAnalysis) -> bool:
         taint = file.get(TaintAnalysis)
         # a source that reaches a sink here, or one a function returns to other modules
-        local = any(source in hit.taint for hit in taint.hits for source in taint.sources.values())
-        return local or bool(taint.sources and taint.summary()["returns"])
+        return taint.local_flow() or bool(taint.sources and taint.summary()["returns"])
+
+    def may_fire_in(self, facts: FileFacts, project: ProjectFacts) -> bool:
+        summary = facts.get(TaintAnalysis.summary_key) or {}
+        if summary.get("local"):
+            return True
+        returned = {i for ret in summary.get("returns", {}).values() for i in ret["sources"]}
+        remote = project.get(TaintProject)
+        return any(remote.remote_sinks(facts.path, i) for i in returned)
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         taint = ctx.file.get(TaintAnalysis)

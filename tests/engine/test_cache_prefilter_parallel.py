@@ -121,3 +121,15 @@ def test_concurrent_cli_runs_share_a_cache_safely(tmp_path):
     assert all(r == results[0] for r in results) and results[0]
     again = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
     assert json.loads(again.stdout) == results[0]
+
+
+@pytest.mark.parametrize("guard, checked", [("is_local_main_process", 1), ("is_main_process", 0)])
+def test_project_facts_decide_which_files_are_checked_again(tmp_path, guard, checked):
+    """The deletion's file is re-parsed and checked only when its callers leave it reachable
+    by more than one process; the decision comes from the summaries (`Rule.may_fire_in`)."""
+    root = _project(tmp_path, guard)
+    result = Linter(make_settings()).lint_paths([str(root)], Config(root=root))
+    assert result.stats["checked"] == checked
+    assert len(result.findings) == checked
+    unfiltered = Linter(make_settings(prefilter=False)).lint_paths([str(root)], Config(root=root))
+    assert _keys(unfiltered) == _keys(result)
