@@ -4,8 +4,10 @@ One pickle per effective configuration (tool source, rules, options), loaded onc
 atomically at the end of a run, so concurrent runs never see a torn file (last writer wins).
 - path -> (mtime_ns, size, sha256): a file whose mtime and size are unchanged is not re-read.
 - sha256 -> phase-1 record (facts, error, candidate) and the interest-scan answer.
-- (sha256, project digest) -> phase-2 result. The project digest covers every parsed file's
-  hash, so a change to a caller in another file invalidates the results that depend on it.
+- (sha256, project digest) -> phase-2 result (False: the project facts said no rule may fire
+  there). The project digest covers every parsed file's hash, so a change to a caller in
+  another file invalidates the results that depend on it.
+A run that computed nothing new leaves the file untouched (a warm run only reads it).
 """
 
 from __future__ import annotations

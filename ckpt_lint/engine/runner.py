@@ -35,15 +35,27 @@ MAX_FILE_BYTES = 10 << 20  # generated giants (data dumps as code) cost minutes 
 PARALLEL_THRESHOLD = 48  # below this many parses a process pool costs more than it saves
 
 
-def module_name_for(path: Path) -> str:
-    """Dotted module name: walk up while the directory is a package."""
+def module_name_for(path: Path, packages: dict[Path, str] | None = None) -> str:
+    """Dotted module name: walk up while the directory is a package. `packages` memoises
+    each directory's package name across the files of a run."""
     path = path.resolve()
-    parts = [] if path.name == "__init__.py" else [path.stem]
-    directory = path.parent
-    while (directory / "__init__.py").exists() and directory.name:
-        parts.append(directory.name)
-        directory = directory.parent
-    return ".".join(reversed(parts)) or path.stem
+    package = _package_of(path.parent, {} if packages is None else packages)
+    if path.name == "__init__.py":
+        return package or path.stem
+    return f"{package}.{path.stem}" if package else path.stem
+
+
+def _package_of(directory: Path, memo: dict[Path, str]) -> str:
+    """`a.b` for a directory b with an `__init__.py` inside a package a; "" for a plain one."""
+    known = memo.get(directory)
+    if known is None:
+        if directory.name and (directory / "__init__.py").exists():
+            parent = _package_of(directory.parent, memo)
+            known = f"{parent}.{directory.name}" if parent else directory.name
+        else:
+            known = ""
+        memo[directory] = known
+    return known
 
 
 def error_finding(
@@ -468,9 +480,14 @@ class Linter:
         self.progress = progress
         self.project: ProjectFacts | None = None
         self.phase1_results: dict[str, Phase1] = {}
+        # (mtime_ns, size) taken *before* a file is read: a file changed during the run then
+        # looks changed to the next run, never stale
+        self._stats: dict[str, tuple[int, int]] = {}
+        self._computed = 0  # cache entries this run had to compute (0: nothing to save)
 
     def units_for(self, sources: Iterable[SourcePath]) -> list[Unit]:
-        return [Unit(s.display, s.path, module_name_for(s.path)) for s in sources]
+        packages: dict[Path, str] = {}
+        return [Unit(s.display, s.path, module_name_for(s.path, packages)) for s in sources]
 
     def lint_paths(self, paths: list[str], config: Config) -> RunResult:
         return self.lint_units(self.units_for(discover(paths, config)))
@@ -510,6 +527,7 @@ class Linter:
             st = os.stat(unit.path)
         except OSError:
             return None
+        self._stats[unit.display] = (st.st_mtime_ns, st.st_size)
         digest = self.cache.known_hash(os.path.abspath(unit.path), st)
         if digest is None:
             return None
@@ -566,6 +584,7 @@ class Linter:
                 if found is None:
                     asked = delta if unit.display in answered_no else interest
                     found = bool(asked) and asked.mentioned_by(unit)
+                    self._computed += 1
                 self.cache.new.mentions[key] = found
                 if found:
                     hits.append(unit)
@@ -600,21 +619,27 @@ class Linter:
             "\n".join(sorted(r.cache_key for r in records.values() if r.facts)).encode()
         )
         # phase 2 only where the project facts say some rule may fire, and only those rules
-        candidates = []
-        for rec in records.values():
-            if rec.candidate and rec.facts is not None:
-                codes = _firing(rec, project, settings)
-                if codes is None or codes:
-                    candidates.append((rec, codes))
         results: list[FileResult] = []
         todo2 = []
-        for rec, codes in candidates:
-            hit = self.cache.old.phase2.get((rec.cache_key, project_tag))
-            if hit is not None:
+        candidates = 0
+        for rec in records.values():
+            if not rec.candidate or rec.facts is None:
+                continue
+            key = (rec.cache_key, project_tag)
+            hit = self.cache.old.phase2.get(key)  # False: no rule may fire here
+            if hit is None:
+                codes = _firing(rec, project, settings)
+                if codes is not None and not codes:
+                    hit = False
+                    self._computed += 1
+                else:
+                    todo2.append((rec, codes))
+                    candidates += 1
+                    continue
+            self.cache.new.phase2[key] = hit
+            if isinstance(hit, FileResult):
                 results.append(hit)
-                self.cache.new.phase2[(rec.cache_key, project_tag)] = hit
-            else:
-                todo2.append((rec, codes))
+                candidates += 1
         if self._parallel(len(todo2)):
             for rec, _ in todo2:
                 rec.parsed = None  # CST nodes do not cross process boundaries
@@ -627,14 +652,15 @@ class Linter:
         )
         for (rec, _), result in zip(todo2, computed, strict=True):
             self.cache.new.phase2[(rec.cache_key, project_tag)] = result
+        self._computed += len(todo2) + len(todo)
         results.extend(computed)
 
         self._remember(units, records)
         errors = [FileResult(r.unit.display, [r.error]) for r in records.values() if r.error]
         errors = [_filter_errors(r, settings) for r in errors]
-        stats["candidates"] = len(candidates)
+        stats["candidates"] = candidates  # files checked, or whose check result was cached
         stats["checked"] = len(todo2)
-        stats["cached_results"] = len(candidates) - len(todo2)
+        stats["cached_results"] = candidates - len(todo2)
         out = RunResult(files_checked=len(units), files_parsed=len(facts), stats=stats)
         out.results = sorted([*results, *errors], key=lambda r: r.path)
         return out
@@ -642,21 +668,23 @@ class Linter:
     def _remember(self, units: list[Unit], records: dict[str, Phase1]) -> None:
         if not self.cache.enabled:
             return
+        new = self.cache.new
         for unit in units:
             rec = records[unit.display]
-            if rec.digest is None or unit.path is None or unit.data is not None:
+            st = self._stats.get(unit.display)
+            if rec.digest is None or st is None or unit.data is not None:
                 continue
-            try:
-                st = os.stat(unit.path)
-            except OSError:
-                continue
-            self.cache.new.stats[os.path.abspath(unit.path)] = (
-                st.st_mtime_ns,
-                st.st_size,
-                rec.digest,
-            )
-            self.cache.new.phase1[rec.cache_key] = rec.for_cache()
-        self.cache.save()
+            new.stats[os.path.abspath(unit.path or unit.display)] = (*st, rec.digest)
+            new.phase1[rec.cache_key] = rec.for_cache()
+        old = self.cache.old
+        sizes = [len(new.stats), len(new.phase1), len(new.mentions), len(new.phase2)]
+        if self._computed or sizes != [
+            len(old.stats),
+            len(old.phase1),
+            len(old.mentions),
+            len(old.phase2),
+        ]:
+            self.cache.save()  # a run that computed nothing and dropped nothing leaves it as is
 
 
 def _firing(record: Phase1, project: ProjectFacts, settings: LintSettings) -> frozenset[str] | None:

@@ -86,6 +86,11 @@ def test_cache_warm_run_equals_cold_and_is_invalidated_by_a_caller_in_another_fi
     assert _keys(warm) == _keys(cold)
     assert warm.stats["cached_scan"] == warm.stats["files"]  # nothing re-read
     assert warm.stats["checked"] == 0  # nothing re-analysed
+    cache_file = Cache(cache_dir, settings.digest()).file
+    assert cache_file is not None
+    before = cache_file.stat().st_mtime_ns
+    assert _keys(run()) == _keys(cold)
+    assert cache_file.stat().st_mtime_ns == before  # a warm run computes nothing, writes nothing
     # only the *caller* changes: the deletion's file is untouched, yet its finding must go
     (root / "pkg" / "train.py").write_text(
         (root / "pkg" / "train.py").read_text().replace("is_local_main_process", "is_main_process")
