@@ -3,7 +3,7 @@
 One pickle per effective configuration (tool source, rules, options), loaded once and replaced
 atomically at the end of a run, so concurrent runs never see a torn file (last writer wins).
 - path -> (mtime_ns, size, sha256): a file whose mtime and size are unchanged is not re-read.
-- sha256 -> phase-1 record (facts, error, candidate) and the interest-scan answer.
+- sha256 -> phase-1 record (facts, error, candidate, and the import table caller scans ask).
 - (sha256, project digest) -> phase-2 result (False: the project facts said no rule may fire
   there). The project digest covers every parsed file's hash, so a change to a caller in
   another file invalidates the results that depend on it.
@@ -42,7 +42,6 @@ def tool_digest() -> str:
 class CacheData:
     stats: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     phase1: dict[str, Any] = field(default_factory=dict)
-    mentions: dict[tuple[str, str], bool] = field(default_factory=dict)
     phase2: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 

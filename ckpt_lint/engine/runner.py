@@ -1,11 +1,13 @@
 """The two-phase lint.
 
-Phase 1 (per file, parallel): read -> parse -> analyses -> FileFacts (picklable summaries).
-Only files that a rule's prefilter matches are parsed first; then files mentioning a name that
-those files export as "interest" (e.g. a function that deletes checkpoints) are parsed too,
-until nothing new turns up, so cross-file facts never miss a caller.
-Project phase: ProjectFacts merges all FileFacts.
-Phase 2 (candidate files only): rules check each file with the project facts -> findings.
+Phase 1 (per file, parallel): read -> text filters -> parse -> analyses -> FileFacts (picklable
+summaries). Every file is read once, for its text filters and its ImportTable; only files a
+rule's filter matches are parsed. Then files whose imports reach a name those files export as
+"interest" (e.g. a function that deletes checkpoints) are parsed too, until nothing new turns
+up, so cross-file facts never miss a caller.
+Project phase: ProjectFacts merges all FileFacts; each rule says from them (`may_fire_in`)
+which candidate files may still hold a finding.
+Phase 2 (those files only): rules check each file with the project facts -> findings.
 """
 
 from __future__ import annotations
@@ -185,6 +187,8 @@ class Phase1:
     parsed: Any = None  # the FileAnalysis, kept in-process for phase 2
     # codes of the rules that may fire here by this file alone (None: not narrowed)
     rules: frozenset[str] | None = None
+    # what its imports reach, while a caller scan may still need to ask (facts gated or absent)
+    imports: ImportTable | None = None
 
     @property
     def cache_key(self) -> str:
@@ -199,6 +203,7 @@ class Phase1:
             self.skipped,
             self.digest,
             rules=self.rules,
+            imports=self.imports if self.facts is None or self.facts.gated else None,
         )
 
 
@@ -212,6 +217,8 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
             out.skipped = True
             return out
         out.candidate = _is_candidate(data, settings)
+        if not force:
+            out.imports = ImportTable(data)
         if not (out.candidate or force):
             return out
         if len(data) > MAX_FILE_BYTES:  # LibCST needs ~9 KB of memory per line
@@ -256,45 +263,22 @@ def _is_candidate(data: bytes, settings: LintSettings) -> bool:
     return pattern is None or pattern.search(data)
 
 
-def _trie_pattern(words: list[bytes]) -> bytes:
-    """One regex for many words, factored by common prefixes: `re` tries alternatives one by
-    one at every position, so a flat alternation of thousands of names crawls over a big tree."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for byte in word:
-            node = node.setdefault(byte, {})
-        node[None] = True
-
-    def build(node: dict) -> bytes:
-        ends = None in node
-        branches = [
-            re.escape(bytes([b])) + build(node[b]) for b in sorted(k for k in node if k is not None)
-        ]
-        if not branches:
-            return b""
-        body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-        if ends:
-            return b"(?:" + body + b")?"
-        return body
-
-    return b"(?:" + build(trie) + b")"
-
-
 class Interest:
     """Names other files must be parsed for, each with the module words a caller must mention.
 
     A caller in another file can only reach `pkg.utils.f` through an import naming `utils` (or
-    `pkg`, for a re-export from the package), so a file is scanned for both the name and one of
-    those words; a bare `\\bclose\\b` would match nearly every file.
+    `pkg`, for a re-export from the package): `from pkg.utils import f`, or `f` read as an
+    attribute of a name bound to such a module. Each file's `ImportTable` (built in the first
+    scan) answers that without reading the file again.
     """
 
     def __init__(self, words: dict[str, set[bytes]]) -> None:
         self.words = words
-        names = sorted(self.words)
-        self.tag = content_hash("\n".join(f"{n}:{sorted(self.words[n])}" for n in names).encode())
-        # no leading \b: `re` then skips to the names' first letters; the byte before is checked
-        self.names = re.compile(_trie_pattern([n.encode() for n in names]) + rb"\b")
+        self.by_name = {n.encode(): w for n, w in words.items()}
+        self.by_word: dict[bytes, set[bytes]] = {}  # module word -> names of such modules
+        for name, module_words in self.by_name.items():
+            for word in module_words:
+                self.by_word.setdefault(word, set()).add(name)
 
     @classmethod
     def of(cls, records: Iterable[Phase1]) -> Interest:
@@ -308,43 +292,33 @@ class Interest:
                 words.setdefault(name, set()).update(tokens)
         return cls(words)
 
-    def minus(self, other: Interest | None) -> Interest:
-        """Only the (name, module word) pairs `other` did not have: what a file that already
-        answered no to `other` still needs to be asked."""
-        if other is None:
-            return self
-        words = {n: w - other.words.get(n, set()) for n, w in self.words.items()}
-        return Interest({n: w for n, w in words.items() if w})
-
     def __bool__(self) -> bool:
         return bool(self.words)
 
-    def mentioned_by(self, unit: Unit) -> bool:
-        try:
-            data = unit.read()
-        except SourceError:
-            return False
-        found = {
-            m.group().decode()
-            for m in self.names.finditer(data)
-            if m.start() == 0 or _WORD.match(data, m.start() - 1) is None
-        }
-        if not found:
-            return False
-        table = ImportTable(data)
-        return any(table.reaches(data, w, n.encode()) for n in found for w in self.words[n])
+    def reached_from(self, table: ImportTable) -> bool:
+        """Whether a file with these imports can call one of the names."""
+        for name, module_words in table.from_names.items():
+            wanted = self.by_name.get(name)
+            if wanted is not None and not wanted.isdisjoint(module_words):
+                return True
+        for word, bound in table.module_locals.items():
+            names = self.by_word.get(word)
+            if names is not None and any(
+                not names.isdisjoint(table.attrs.get(local, ())) for local in bound
+            ):
+                return True
+        return False
 
 
-_WORD = re.compile(rb"\w")
 _FROM = re.compile(rb"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n#]*)", re.M)
 _IMPORT = re.compile(rb"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
 _ALIAS = re.compile(rb"([\w.]+)(?:\s+as\s+(\w+))?")
 
 
 class ImportTable:
-    """What a file's import statements bring in, read with two regex passes (no parse):
-    names imported from modules (by the words of the module path), and local names bound to
-    modules (`import a.utils as u`, `from a import utils`)."""
+    """What a file's import statements bring in, read with regexes (no parse): names imported
+    from modules (by the words of the module path), local names bound to modules (`import
+    a.utils as u`, `from a import utils`), and the attributes read on those (`u.f`)."""
 
     def __init__(self, data: bytes) -> None:
         self.from_names: dict[bytes, set[bytes]] = {}  # imported name -> words of its module
@@ -359,16 +333,12 @@ class ImportTable:
                 parts = dotted_name.split(b".")
                 for word in parts:  # `import a.utils` binds `a`; `as u` binds the last part
                     self.module_locals.setdefault(word, set()).add(alias or dotted_name)
-
-    def reaches(self, data: bytes, module_word: bytes, name: bytes) -> bool:
-        """Whether `name` of a module called `module_word` can be reached from this file."""
-        if module_word in self.from_names.get(name, ()):
-            return True
-        for local in self.module_locals.get(module_word, ()):
-            pattern = rb"\b" + re.escape(local) + rb"\s*\.\s*" + re.escape(name) + rb"\b"
-            if re.search(pattern, data):
-                return True
-        return False
+        self.attrs: dict[bytes, set[bytes]] = {}  # local module name -> attributes read on it
+        bound = sorted({n for names in self.module_locals.values() for n in names}, key=len)
+        if bound:
+            alternatives = b"|".join(re.escape(n) for n in reversed(bound))
+            for local, attr in re.findall(rb"\b(" + alternatives + rb")\s*\.\s*(\w+)", data):
+                self.attrs.setdefault(local, set()).add(attr)
 
 
 # ---- phase 2 ---------------------------------------------------------------------------------
@@ -543,6 +513,7 @@ class Linter:
             record.skipped,
             digest,
             rules=record.rules,
+            imports=record.imports,
         )
 
     def lint_units(self, units: list[Unit]) -> RunResult:
@@ -564,33 +535,19 @@ class Linter:
             records[first.unit.display] = first
 
         # the cross-file phase must see every caller of an interesting function
-        previous: Interest | None = None
-        answered_no: set[str] = set()  # files that did not call anything asked so far
         while True:
             interest = Interest.of(records.values())
             if not interest:
                 break
-            delta = interest.minus(previous)
-            tag = interest.tag
             hits = []
             for unit in units:
                 rec = records[unit.display]
-                if rec.skipped or rec.error is not None:
+                if rec.skipped or rec.error is not None or rec.imports is None:
                     continue
                 if rec.facts is not None and not rec.facts.gated:
                     continue
-                key = (rec.cache_key, tag)
-                found = self.cache.old.mentions.get(key)
-                if found is None:
-                    asked = delta if unit.display in answered_no else interest
-                    found = bool(asked) and asked.mentioned_by(unit)
-                    self._computed += 1
-                self.cache.new.mentions[key] = found
-                if found:
+                if interest.reached_from(rec.imports):
                     hits.append(unit)
-                else:
-                    answered_no.add(unit.display)
-            previous = interest
             if not hits:
                 break
             stats["interest_rounds"] += 1
@@ -677,13 +634,8 @@ class Linter:
             new.stats[os.path.abspath(unit.path or unit.display)] = (*st, rec.digest)
             new.phase1[rec.cache_key] = rec.for_cache()
         old = self.cache.old
-        sizes = [len(new.stats), len(new.phase1), len(new.mentions), len(new.phase2)]
-        if self._computed or sizes != [
-            len(old.stats),
-            len(old.phase1),
-            len(old.mentions),
-            len(old.phase2),
-        ]:
+        sizes = [len(new.stats), len(new.phase1), len(new.phase2)]
+        if self._computed or sizes != [len(old.stats), len(old.phase1), len(old.phase2)]:
             self.cache.save()  # a run that computed nothing and dropped nothing leaves it as is
 
 
