@@ -14,6 +14,7 @@ A `ProjectAnalysis` subclass merges those summaries across the project (phase 2)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -76,22 +77,24 @@ class FileAnalysis:
             self._cache[cls] = found
         return found  # type: ignore[return-value]
 
-    def facts(self, gate: bytes | None = None) -> FileFacts:
+    def facts(self, gate: bytes | None = None, need: Iterable[str] = ()) -> FileFacts:
         """Summaries of every analysis; with `gate` (the file's bytes), analyses whose prefilter
-        the file does not match are skipped and the facts are marked `gated`."""
+        the file does not match are skipped (listed in `FileFacts.skipped`) unless their
+        summary key is in `need` (a caller in another file depends on it)."""
         _import_all()
         summaries: dict[str, Any] = {}
-        interest: set[str] = set()
-        gated = False
+        interest: set[tuple[str, str]] = set()
+        skipped: set[str] = set()
         for cls in Analysis._summarizers:
+            key: str = cls.summary_key  # type: ignore[assignment]
             pattern = cls.prefilter_for(self.options) if gate is not None else None
-            if gate is not None and pattern is not None and not pattern.search(gate):
-                summaries[cls.summary_key] = cls.empty_summary()  # type: ignore[index]
-                gated = True
+            if pattern is not None and key not in need and not pattern.search(gate or b""):
+                summaries[key] = cls.empty_summary()
+                skipped.add(key)
                 continue
             analysis = self.get(cls)
-            summaries[cls.summary_key] = analysis.summary()  # type: ignore[index]
-            interest |= analysis.interest()
+            summaries[key] = analysis.summary()
+            interest.update((key, name) for name in analysis.interest())
         # other files reach this one only through names it defines or re-exports at module
         # level (imports resolve nothing else), so only those are worth scanning for
         from ckpt_lint.analysis.names import Names
@@ -102,8 +105,8 @@ class FileAnalysis:
             path=self.parsed.path,
             module_name=self.module_name,
             summaries=summaries,
-            interest=frozenset(interest & importable),
-            gated=gated,
+            interest=frozenset(i for i in interest if i[1] in importable),
+            skipped=frozenset(skipped),
         )
 
 
@@ -114,9 +117,12 @@ class FileFacts:
     path: str
     module_name: str
     summaries: dict[str, Any] = field(default_factory=dict)
-    # names of functions this file defines that other files' call sites matter for (prefilter)
-    interest: frozenset[str] = frozenset()
-    gated: bool = False  # some analysis skipped by its prefilter; re-read fully if called into
+    # (summary key, name): functions this file defines whose call sites in other files the
+    # analysis with that summary key needs to see
+    interest: frozenset[tuple[str, str]] = frozenset()
+    # summary keys of analyses skipped by their prefilter (empty summaries): a file found to
+    # call into the project is parsed again for the ones its calls matter to
+    skipped: frozenset[str] = frozenset()
 
     def get(self, key: str) -> Any:
         return self.summaries.get(key)
@@ -161,6 +167,12 @@ class ProjectFacts:
 
     def by_module(self) -> dict[str, FileFacts]:
         return {f.module_name: f for f in self.files.values()}
+
+
+def summary_keys() -> frozenset[str]:
+    """Keys of every analysis that exports a summary."""
+    _import_all()
+    return frozenset(c.summary_key for c in Analysis._summarizers if c.summary_key)
 
 
 def _import_all() -> None:

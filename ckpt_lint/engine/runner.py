@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ckpt_lint.analysis import FileAnalysis, FileFacts, ProjectFacts
+from ckpt_lint.analysis import FileAnalysis, FileFacts, ProjectFacts, summary_keys
 from ckpt_lint.config import Config
 from ckpt_lint.engine.cache import Cache, content_hash
 from ckpt_lint.engine.discovery import SourcePath, discover
@@ -203,12 +203,19 @@ class Phase1:
             self.skipped,
             self.digest,
             rules=self.rules,
-            imports=self.imports if self.facts is None or self.facts.gated else None,
+            imports=self.imports if self.facts is None or self.facts.skipped else None,
         )
 
 
-def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) -> Phase1:
-    """Read, prefilter and (if a rule may fire here, or `force`) parse and summarise one file."""
+def phase1(
+    unit: Unit,
+    settings: LintSettings,
+    keep: bool,
+    force: bool = False,
+    need: frozenset[str] = frozenset(),
+) -> Phase1:
+    """Read, prefilter and (if a rule may fire here, or `force`) parse and summarise one file.
+    `need`: summary keys other files depend on (parse, and compute those even if gated)."""
     out = Phase1(unit)
     try:
         data = unit.read()
@@ -217,15 +224,17 @@ def phase1(unit: Unit, settings: LintSettings, keep: bool, force: bool = False) 
             out.skipped = True
             return out
         out.candidate = _is_candidate(data, settings)
-        if not force:
+        if not (force or need):
             out.imports = ImportTable(data)
-        if not (out.candidate or force):
+        if not (out.candidate or force or need):
             return out
         if len(data) > MAX_FILE_BYTES:  # LibCST needs ~9 KB of memory per line
             raise SourceError(f"too large to analyse ({len(data) >> 20} MiB > 10 MiB); skipped")
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
-        out.facts = analysis.facts(gate=None if force else data)
+        out.facts = analysis.facts(gate=None if force else data, need=need)
+        if need and out.facts.skipped:
+            out.imports = ImportTable(data)  # still gated: later rounds may ask again
         if out.candidate and settings.prefilter:
             out.rules = frozenset(
                 rule.code
@@ -272,9 +281,13 @@ class Interest:
     scan) answers that without reading the file again.
     """
 
-    def __init__(self, words: dict[str, set[bytes]]) -> None:
+    def __init__(
+        self, words: dict[str, set[bytes]], kinds: dict[str, set[str]] | None = None
+    ) -> None:
         self.words = words
         self.by_name = {n.encode(): w for n, w in words.items()}
+        # name -> summary keys of the analyses that need its callers
+        self.kinds = {n.encode(): k for n, k in (kinds or {}).items()}
         self.by_word: dict[bytes, set[bytes]] = {}  # module word -> names of such modules
         for name, module_words in self.by_name.items():
             for word in module_words:
@@ -283,31 +296,36 @@ class Interest:
     @classmethod
     def of(cls, records: Iterable[Phase1]) -> Interest:
         words: dict[str, set[bytes]] = {}
+        kinds: dict[str, set[str]] = {}
         for rec in records:
             if rec.facts is None or not rec.facts.interest:
                 continue
             parts = [p for p in rec.facts.module_name.split(".") if p]
             tokens = {p.encode() for p in parts[-2:]}
-            for name in rec.facts.interest:
+            for kind, name in rec.facts.interest:
                 words.setdefault(name, set()).update(tokens)
-        return cls(words)
+                kinds.setdefault(name, set()).add(kind)
+        return cls(words, kinds)
 
     def __bool__(self) -> bool:
         return bool(self.words)
 
-    def reached_from(self, table: ImportTable) -> bool:
-        """Whether a file with these imports can call one of the names."""
+    def reached_from(self, table: ImportTable) -> set[str]:
+        """Summary keys of the analyses that need a file with these imports (the ones that
+        declared a name the file can call); empty when it calls none."""
+        out: set[str] = set()
         for name, module_words in table.from_names.items():
             wanted = self.by_name.get(name)
             if wanted is not None and not wanted.isdisjoint(module_words):
-                return True
+                out |= self.kinds.get(name, set())
         for word, bound in table.module_locals.items():
             names = self.by_word.get(word)
-            if names is not None and any(
-                not names.isdisjoint(table.attrs.get(local, ())) for local in bound
-            ):
-                return True
-        return False
+            if names is None:
+                continue
+            for local in bound:
+                for name in names.intersection(table.attrs.get(local, ())):
+                    out |= self.kinds.get(name, set())
+        return out
 
 
 _FROM = re.compile(rb"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n#]*)", re.M)
@@ -428,8 +446,8 @@ def _phase1_worker(unit: Unit) -> Phase1:
     return phase1(unit, _WORKER_STATE["settings"], keep=False)
 
 
-def _phase1_forced_worker(unit: Unit) -> Phase1:
-    return phase1(unit, _WORKER_STATE["settings"], keep=False, force=True)
+def _phase1_caller_worker(job: tuple[Unit, frozenset[str]]) -> Phase1:
+    return phase1(job[0], _WORKER_STATE["settings"], keep=False, need=job[1])
 
 
 def _phase2_worker(job: tuple[Phase1, frozenset[str] | None]) -> FileResult:
@@ -535,32 +553,37 @@ class Linter:
             records[first.unit.display] = first
 
         # the cross-file phase must see every caller of an interesting function
+        every_key = summary_keys()
         while True:
             interest = Interest.of(records.values())
             if not interest:
                 break
-            hits = []
+            hits: list[tuple[Unit, frozenset[str]]] = []
             for unit in units:
                 rec = records[unit.display]
                 if rec.skipped or rec.error is not None or rec.imports is None:
                     continue
-                if rec.facts is not None and not rec.facts.gated:
-                    continue
-                if interest.reached_from(rec.imports):
-                    hits.append(unit)
+                missing = every_key if rec.facts is None else rec.facts.skipped
+                wanted = interest.reached_from(rec.imports) & missing if missing else None
+                if wanted:  # a caller whose summaries for these analyses were skipped
+                    done = every_key - missing  # keep what it already had
+                    hits.append((unit, frozenset(wanted | done)))
             if not hits:
                 break
             stats["interest_rounds"] += 1
-            in_memory = [u for u in hits if records[u.display].parsed is not None]
-            for unit in in_memory:  # gated but still parsed here: finish its summaries
+            for unit, need in hits:
                 rec = records[unit.display]
-                rec.facts = rec.parsed.facts()
-            hits = [u for u in hits if records[u.display].parsed is None]
+                if rec.parsed is not None:  # still parsed here: complete its summaries
+                    source = rec.parsed.parsed.source
+                    rec.facts = rec.parsed.facts(gate=source.encode(), need=need)
+                    if not rec.facts.skipped:
+                        rec.imports = None
+            hits = [(u, n) for u, n in hits if records[u.display].parsed is None]
             stats["callers_parsed"] += len(hits)
             for first in self._map(
                 "callers",
-                _phase1_forced_worker,
-                lambda u: phase1(u, settings, keep=False, force=True),
+                _phase1_caller_worker,
+                lambda job: phase1(job[0], settings, keep=False, need=job[1]),
                 hits,
                 None,
             ):

@@ -138,3 +138,16 @@ def test_project_facts_decide_which_files_are_checked_again(tmp_path, guard, che
     assert len(result.findings) == checked
     unfiltered = Linter(make_settings(prefilter=False)).lint_paths([str(root)], Config(root=root))
     assert _keys(unfiltered) == _keys(result)
+
+
+def test_a_caller_is_summarised_for_the_analyses_that_asked_for_it(tmp_path):
+    root = _project(tmp_path, "is_local_main_process")
+    linter = Linter(make_settings())
+    result = linter.lint_paths([str(root)], Config(root=root))
+    assert [f.code for f in result.findings] == ["CKP002"]
+    caller = next(r for d, r in linter.phase1_results.items() if d.endswith("train.py"))
+    assert caller.facts is not None
+    # found as a caller of the deleting `prune`: its call graph is needed, not its taint flows
+    assert "callgraph" not in caller.facts.skipped
+    assert "taint" in caller.facts.skipped  # (its text names `ckpt`: resume words match)
+    assert result.stats["callers_parsed"] == 1
