@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -187,8 +188,9 @@ class Phase1:
     parsed: Any = None  # the FileAnalysis, kept in-process for phase 2
     # codes of the rules that may fire here by this file alone (None: not narrowed)
     rules: frozenset[str] | None = None
-    # what its imports reach, while a caller scan may still need to ask (facts gated or absent)
-    imports: ImportTable | None = None
+    # what its imports reach (`ImportTable.reachable`), while a caller scan may still need to
+    # ask (facts skipped or absent)
+    imports: frozenset[str] | None = None
 
     @property
     def cache_key(self) -> str:
@@ -225,7 +227,7 @@ def phase1(
             return out
         out.candidate = _is_candidate(data, settings)
         if not (force or need):
-            out.imports = ImportTable(data)
+            out.imports = ImportTable(data).reachable()
         if not (out.candidate or force or need):
             return out
         if len(data) > MAX_FILE_BYTES:  # LibCST needs ~9 KB of memory per line
@@ -234,7 +236,7 @@ def phase1(
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts(gate=None if force else data, need=need)
         if need and out.facts.skipped:
-            out.imports = ImportTable(data)  # still gated: later rounds may ask again
+            out.imports = ImportTable(data).reachable()  # still gated: later rounds may ask again
         if out.candidate and settings.prefilter:
             out.rules = frozenset(
                 rule.code
@@ -285,13 +287,12 @@ class Interest:
         self, words: dict[str, set[bytes]], kinds: dict[str, set[str]] | None = None
     ) -> None:
         self.words = words
-        self.by_name = {n.encode(): w for n, w in words.items()}
-        # name -> summary keys of the analyses that need its callers
-        self.kinds = {n.encode(): k for n, k in (kinds or {}).items()}
-        self.by_word: dict[bytes, set[bytes]] = {}  # module word -> names of such modules
-        for name, module_words in self.by_name.items():
+        # `name\0module word` -> summary keys of the analyses that need the name's callers
+        self.pairs: dict[str, set[str]] = {}
+        for name, module_words in words.items():
             for word in module_words:
-                self.by_word.setdefault(word, set()).add(name)
+                key = name + "\0" + word.decode("latin-1")
+                self.pairs[key] = (kinds or {}).get(name, set())
 
     @classmethod
     def of(cls, records: Iterable[Phase1]) -> Interest:
@@ -310,21 +311,12 @@ class Interest:
     def __bool__(self) -> bool:
         return bool(self.words)
 
-    def reached_from(self, table: ImportTable) -> set[str]:
-        """Summary keys of the analyses that need a file with these imports (the ones that
-        declared a name the file can call); empty when it calls none."""
+    def reached_from(self, reachable: frozenset[str]) -> set[str]:
+        """Summary keys of the analyses that need a file reaching these (name, module word)
+        pairs (`ImportTable.reachable`): those that declared a name it can call."""
         out: set[str] = set()
-        for name, module_words in table.from_names.items():
-            wanted = self.by_name.get(name)
-            if wanted is not None and not wanted.isdisjoint(module_words):
-                out |= self.kinds.get(name, set())
-        for word, bound in table.module_locals.items():
-            names = self.by_word.get(word)
-            if names is None:
-                continue
-            for local in bound:
-                for name in names.intersection(table.attrs.get(local, ())):
-                    out |= self.kinds.get(name, set())
+        for pair in reachable.intersection(self.pairs):
+            out |= self.pairs[pair]
         return out
 
 
@@ -357,6 +349,22 @@ class ImportTable:
             alternatives = b"|".join(re.escape(n) for n in reversed(bound))
             for local, attr in re.findall(rb"\b(" + alternatives + rb")\s*\.\s*(\w+)", data):
                 self.attrs.setdefault(local, set()).add(attr)
+
+    def reachable(self) -> frozenset[str]:
+        """`name\0module word` for every name this file can call from another module: what
+        a caller scan asks, kept per file between rounds in a fraction of the table's memory
+        (a quarter on stdlib + site-packages)."""
+        pairs = {
+            (name + b"\0" + word).decode("latin-1")
+            for name, words in self.from_names.items()
+            for word in words
+        }
+        for word, bound in self.module_locals.items():
+            for local in bound:
+                pairs.update(
+                    (a + b"\0" + word).decode("latin-1") for a in self.attrs.get(local, ())
+                )
+        return frozenset(pairs)
 
 
 # ---- phase 2 ---------------------------------------------------------------------------------
@@ -550,7 +558,7 @@ class Linter:
         for first in self._map(
             "scan", _phase1_worker, lambda u: phase1(u, settings, keep=keep), todo, None
         ):
-            records[first.unit.display] = first
+            records[first.unit.display] = _interned(first)
 
         # the cross-file phase must see every caller of an interesting function
         every_key = summary_keys()
@@ -587,7 +595,7 @@ class Linter:
                 hits,
                 None,
             ):
-                records[first.unit.display] = first
+                records[first.unit.display] = _interned(first)
                 if first.facts is None and first.error is None:
                     first.skipped = True  # parsed nothing (skip-file): never ask again
 
@@ -660,6 +668,14 @@ class Linter:
         sizes = [len(new.stats), len(new.phase1), len(new.phase2)]
         if self._computed or sizes != [len(old.stats), len(old.phase1), len(old.phase2)]:
             self.cache.save()  # a run that computed nothing and dropped nothing leaves it as is
+
+
+def _interned(record: Phase1) -> Phase1:
+    """One copy of each (name, module word) string for all files: a worker's result arrives
+    with its own copies, which for 21k files cost ~4x the memory."""
+    if record.imports:
+        record.imports = frozenset(map(sys.intern, record.imports))
+    return record
 
 
 def _firing(record: Phase1, project: ProjectFacts, settings: LintSettings) -> frozenset[str] | None:

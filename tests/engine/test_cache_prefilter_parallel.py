@@ -29,7 +29,9 @@ CORPUS = [
 
 
 def _keys(result):
-    return sorted((f.path, f.start.line, f.start.column, f.code, f.message) for f in result.findings)
+    return sorted(
+        (f.path, f.start.line, f.start.column, f.code, f.message) for f in result.findings
+    )
 
 
 def _lint(paths, prefilter=True, jobs=1, cache=None):
@@ -117,7 +119,9 @@ def test_concurrent_cli_runs_share_a_cache_safely(tmp_path):
     env = {"CKPT_LINT_CACHE_DIR": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "ckpt_lint", "check", "--format", "json", str(root)]
     procs = [
-        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env})
+        subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}
+        )
         for _ in range(4)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
