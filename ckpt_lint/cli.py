@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TextIO
 
 from ckpt_lint import __version__
-from ckpt_lint.config import ENGINE_CODES, Config, ConfigError, load_config, validate_selectors
+from ckpt_lint.config import (
+    ENGINE_CODES,
+    Config,
+    ConfigError,
+    load_config,
+    parse_size,
+    validate_selectors,
+)
 from ckpt_lint.report import FORMATS, Report, render
 from ckpt_lint.rules import all_rules, rule_by_code_or_name
 
@@ -36,6 +43,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-file", type=Path, help="write the report here instead of stdout")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--no-prefilter", action="store_true", help="parse every file (slower)")
+    p.add_argument(
+        "--max-file-size",
+        help="skip (and report as CKP900) files bigger than this, e.g. 2MB; 0: no limit "
+        "(default 1MB)",
+    )
     p.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: CPUs)")
     p.add_argument("--force-exclude", action="store_true", help="apply excludes to explicit files")
     p.add_argument(
@@ -138,6 +150,8 @@ def resolve_config(args: argparse.Namespace, paths: list[str]) -> Config:
         config.respect_gitignore = args.respect_gitignore
     if getattr(args, "unsafe_fixes", None) is not None:
         config.unsafe_fixes = args.unsafe_fixes
+    if getattr(args, "max_file_size", None) is not None:
+        config.max_file_size = parse_size(args.max_file_size, "--max-file-size")
     return config
 
 

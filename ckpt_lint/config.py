@@ -44,6 +44,9 @@ class Config:
     respect_gitignore: bool = True
     force_exclude: bool = False
     cache_dir: str = ".ckpt_lint_cache"
+    # bytes; bigger files are reported (CKP900) and not parsed: LibCST holds ~550 bytes of
+    # tree per byte of source (a 1.3 MB file: 750 MB). Semgrep's --max-target-bytes default.
+    max_file_size: int = 1_000_000
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def enabled_codes(self) -> list[str]:
@@ -59,6 +62,7 @@ def _matches(code: str, selectors: list[str]) -> bool:
 KNOWN_KEYS = {
     "select", "extend-select", "ignore", "exclude", "extend-exclude", "per-file-ignores",
     "unsafe-fixes", "runtime-module", "respect-gitignore", "force-exclude", "cache-dir", "rules",
+    "max-file-size",
 }  # fmt: skip
 
 
@@ -160,9 +164,31 @@ def config_from_table(table: dict[str, Any], path: Path) -> Config:
             ):  # fixes import from it: a bad name would make every fix produce invalid code
                 raise ConfigError(f"{where} {key}: not a dotted module name: {table[key]!r}")
             setattr(cfg, attr, table[key])
+    if "max-file-size" in table:
+        cfg.max_file_size = parse_size(table["max-file-size"], f"{where} max-file-size")
     if "rules" in table:
         cfg.rule_options = validate_rule_options(table["rules"], where)
     return cfg
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+
+
+def parse_size(value: Any, where: str) -> int:
+    """A size in bytes: an integer, or a string like `"2MB"`, `"512 KiB"`; 0 means no limit."""
+    import re
+
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value if isinstance(value, str) else ""
+    )
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ConfigError(
+            f'{where}: expected a size like 1000000, "2MB" or "512KiB", got {value!r}'
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def validate_rule_options(rules: Any, where: str) -> dict[str, dict[str, Any]]:

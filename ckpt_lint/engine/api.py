@@ -27,6 +27,7 @@ def make_settings(
     extra_rules: tuple[type[Rule], ...] = (),
     runtime_module: str = DEFAULT_RUNTIME_MODULE,
     prefilter: bool = True,
+    max_file_size: int = 1_000_000,
 ) -> LintSettings:
     known = [r.code for r in [*all_rules(), *extra_rules]] + ["CKP900", "CKP901"]
     return LintSettings(
@@ -35,6 +36,7 @@ def make_settings(
         runtime_module=runtime_module,
         prefilter=prefilter,
         extra_rules=list(extra_rules),
+        max_file_size=max_file_size,
     )
 
 

@@ -34,7 +34,6 @@ from ckpt_lint.textfilter import AnyOf, TextFilter
 
 PARSE_ERROR = ("CKP900", "unparsable-file")
 INTERNAL_ERROR = ("CKP901", "internal-error")
-MAX_FILE_BYTES = 10 << 20  # generated giants (data dumps as code) cost minutes and gigabytes
 PARALLEL_THRESHOLD = 48  # below this many parses a process pool costs more than it saves
 
 
@@ -113,6 +112,7 @@ class LintSettings:
     extra_rules: list[type[Rule]] = field(default_factory=list)
     # off for hosts that own suppression themselves (flake8 handles noqa comments for the plugin)
     apply_noqa: bool = True
+    max_file_size: int = 1_000_000  # bytes; 0: no limit
     _rules: list[Rule] | None = field(default=None, repr=False, compare=False)
     _prefilter: Any = field(default=False, repr=False, compare=False)
 
@@ -148,6 +148,7 @@ class LintSettings:
                 self.prefilter,
                 self.per_file_ignores,
                 self.apply_noqa,
+                self.max_file_size,
                 sorted(r.__qualname__ for r in self.extra_rules),
             ],
             sort_keys=True,
@@ -163,6 +164,7 @@ class LintSettings:
             runtime_module=config.runtime_module,
             prefilter=prefilter,
             per_file_ignores=config.per_file_ignores,
+            max_file_size=config.max_file_size,
         )
 
 
@@ -230,8 +232,12 @@ def phase1(
             out.imports = ImportTable(data).reachable()
         if not (out.candidate or force or need):
             return out
-        if len(data) > MAX_FILE_BYTES:  # LibCST needs ~9 KB of memory per line
-            raise SourceError(f"too large to analyse ({len(data) >> 20} MiB > 10 MiB); skipped")
+        limit = settings.max_file_size
+        if limit and len(data) > limit:  # LibCST holds ~550 bytes of tree per byte of source
+            raise SourceError(
+                f"too large to analyse ({_size(len(data))} > {_size(limit)}); skipped "
+                "(raise `max-file-size` to analyse it)"
+            )
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts(gate=None if force else data, need=need)
@@ -257,6 +263,10 @@ def phase1(
         out.error = error_finding(INTERNAL_ERROR, unit.display, _internal(exc))
         out.candidate = False
     return out
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def _internal(exc: BaseException) -> str:

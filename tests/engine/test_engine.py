@@ -267,9 +267,13 @@ def test_stale_temp_from_a_killed_fix_is_removed_later_but_a_fresh_one_is_kept(t
 
 
 def test_giant_file_is_a_per_file_diagnostic(tmp_path):
-    from ckpt_lint.engine.runner import MAX_FILE_BYTES
-
-    body = b"import time\n" + b"x = 1\n" * (MAX_FILE_BYTES // 6 + 1)
-    found = findings_for({"big.py": body.decode(), "small.py": "import time\ntime.time()\n"}, SETTINGS)
+    limit = SETTINGS.max_file_size
+    body = b"import time\ntime.time()\n" + b"x = 1\n" * (limit // 6 + 1)
+    files = {"big.py": body.decode(), "small.py": "import time\ntime.time()\n"}
+    found = findings_for(files, SETTINGS)
     assert sorted((f.path, f.code) for f in found) == [("big.py", "CKP900"), ("small.py", "CKP999")]
     assert "too large" in [f for f in found if f.path == "big.py"][0].message
+    unlimited = make_settings(
+        codes=["CKP999", "CKP900"], extra_rules=(ProbeRule,), max_file_size=0
+    )  # 0: no limit, the file is analysed
+    assert sorted(f.code for f in findings_for(files, unlimited)) == ["CKP999", "CKP999"]

@@ -180,3 +180,18 @@ def test_fixing_a_file_that_cannot_be_read_leaves_the_rest(tmp_path):
     proc = run_cli("fix", "--no-cache", ".", cwd=tmp_path)
     _diagnostic(proc, "broken.py", "cannot read file: Not a directory")
     assert (tmp_path / "good.py").read_bytes() == HAZARD  # a single-process script: no finding
+
+
+def test_max_file_size_from_the_command_line_and_the_config(tmp_path):
+    (tmp_path / "a.py").write_bytes(HAZARD + b"x = 1\n" * 400)  # ~2.4 kB
+    _diagnostic(_check(tmp_path, "--max-file-size", "2kB", "a.py"), "a.py", "too large")
+    assert _check(tmp_path, "--max-file-size", "1MB", "a.py").returncode == 0  # parsed: clean
+    (tmp_path / "pyproject.toml").write_text("[tool.ckpt-lint]\nmax-file-size = 2000\n")
+    _diagnostic(_check(tmp_path, "a.py"), "a.py", "raise `max-file-size`")
+    assert _check(tmp_path, "--max-file-size", "0", "a.py").returncode == 0  # 0: no limit
+
+
+@pytest.mark.parametrize("value", ["big", "-1", "2 parsecs"])
+def test_bad_max_file_size_is_a_one_line_error(tmp_path, value):
+    (tmp_path / "a.py").write_bytes(HAZARD)
+    _one_line_error(_check(tmp_path, f"--max-file-size={value}", "a.py"), "--max-file-size")
