@@ -47,7 +47,8 @@ class Analysis:
         raise NotImplementedError
 
     def interest(self) -> set[str]:
-        """Bare names whose call sites in *other* files this file's findings depend on."""
+        """Qualified names of functions of this file whose call sites in *other* files its
+        findings depend on."""
         return set()
 
     @classmethod
@@ -94,18 +95,25 @@ class FileAnalysis:
                 continue
             analysis = self.get(cls)
             summaries[key] = analysis.summary()
-            interest.update((key, name) for name in analysis.interest())
+            interest.update((key, qual) for qual in analysis.interest())
         # other files reach this one only through names it defines or re-exports at module
         # level (imports resolve nothing else), so only those are worth scanning for
         from ckpt_lint.analysis.names import Names
 
         names = self.get(Names)
         importable = names.definitions.keys() | names.imports.keys()
+        prefix = self.module_name + "."
+        wanted: set[tuple[str, str]] = set()
+        for key, qual in interest:
+            # a caller imports the top-level name: `Trainer` for `Trainer.save`, `f` for `f`
+            top = qual[len(prefix) :].split(".", 1)[0] if qual.startswith(prefix) else ""
+            if top in importable:
+                wanted.add((key, top))
         return FileFacts(
             path=self.parsed.path,
             module_name=self.module_name,
             summaries=summaries,
-            interest=frozenset(i for i in interest if i[1] in importable),
+            interest=frozenset(wanted),
             skipped=frozenset(skipped),
         )
 
@@ -117,8 +125,8 @@ class FileFacts:
     path: str
     module_name: str
     summaries: dict[str, Any] = field(default_factory=dict)
-    # (summary key, name): functions this file defines whose call sites in other files the
-    # analysis with that summary key needs to see
+    # (summary key, top-level name): what other files must import to call a function whose
+    # call sites the analysis with that summary key needs to see (a class, for its methods)
     interest: frozenset[tuple[str, str]] = frozenset()
     # summary keys of analyses skipped by their prefilter (empty summaries): a file found to
     # call into the project is parsed again for the ones its calls matter to

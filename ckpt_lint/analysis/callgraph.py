@@ -331,8 +331,8 @@ class CallGraph(Analysis):
         return self._summary
 
     def interest(self) -> set[str]:
-        """Bare names of functions (and classes, for `__init__`) holding a deletion that some
-        process other than the main one could reach, closed over unguarded calls in this file."""
+        """Functions holding a deletion that some process other than the main one could reach,
+        closed over unguarded calls in this file."""
         hot = {d.qualname for d in self.deletions if d.qualname and self.reportable(d)}
         if not hot:
             return set()
@@ -349,13 +349,7 @@ class CallGraph(Analysis):
                 ):
                     hot.add(site.caller)
                     changed = True
-        names = set()
-        for qual in hot:
-            parts = qual.split(".")
-            names.add(parts[-1])
-            if parts[-1] in ("__init__", "__post_init__", "__new__") and len(parts) > 1:
-                names.add(parts[-2])
-        return names
+        return hot
 
 
 class _LineIndex:

@@ -223,7 +223,7 @@ class ResumeSites(Analysis):
         return {"returning": returning, "uses": list(self.call_uses)}
 
     def interest(self) -> set[str]:
-        return {f.name.value for f in self.decides_not_found}
+        return {self.structure.qualname(f) for f in self.decides_not_found}
 
     def fresh_start_flag(self, directory: str | None) -> str | None:
         """`cfg.flag` when the config object holding `directory` has an explicit fresh-start flag."""

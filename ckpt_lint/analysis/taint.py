@@ -611,7 +611,7 @@ class TaintAnalysis(Analysis):
         out = set()
         for qual, summary in self.summaries.items():
             if any(isinstance(o, Source | Extern) for o in summary.returns):
-                out.add(qual.rsplit(".", 1)[-1])
+                out.add(qual)
         return out
 
 

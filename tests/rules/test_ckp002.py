@@ -331,9 +331,28 @@ def test_config_post_init_built_by_the_ray_driver_is_not_reported():
 
 def test_interest_pulls_in_callers_that_no_prefilter_matches():
     file = _analysis(HELPER + "\n\ndef outer(p):\n    wipe(p)\n", "util")
-    assert file.get(CallGraph).interest() == {"wipe", "outer"}
+    assert file.get(CallGraph).interest() == {"util.wipe", "util.outer"}
+    assert file.facts().interest == {("callgraph", "wipe"), ("callgraph", "outer")}
     guarded = "import shutil\n\n@rank_zero_only\ndef wipe(p):\n    shutil.rmtree(p)\n"
     assert _analysis(guarded, "util").get(CallGraph).interest() == set()
+
+
+def test_a_method_is_found_through_the_class_its_callers_import():
+    """`from pkg.cache import Compiler; Compiler.build(...)`: callers never import `build`."""
+    lib = (
+        "import os\nimport torch.distributed\n\n\nclass Compiler:\n"
+        "    @classmethod\n    def build(cls, path):\n        os.remove(path)\n"
+    )
+    assert _analysis(lib, "pkg.cache").facts().interest == {("callgraph", "Compiler")}
+    caller = (
+        "from accelerate import Accelerator\nfrom pkg.cache import Compiler\n\n\n"
+        "def main(accelerator: Accelerator, p):\n"
+        "    if accelerator.is_main_process:\n        Compiler.build(p)\n"
+    )
+    files = {"pkg/__init__.py": "", "pkg/cache.py": lib, "pkg/main.py": caller}
+    assert _ckp002(files, "pkg/cache.py") == []  # the only caller is globally guarded
+    unguarded = caller.replace("    if accelerator.is_main_process:\n    ", "")
+    assert len(_ckp002({**files, "pkg/main.py": unguarded}, "pkg/cache.py")) == 1
 
 
 def test_call_site_lines_match_libcst_positions():
