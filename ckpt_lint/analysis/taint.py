@@ -113,14 +113,6 @@ SOURCE_CALL = Pattern(
     rb"|getpid|token_\w+|rand\w*|choices?|sample|shuffle|getrandbits|uniform)\s*\("
 ) | Pattern(rb"from\s+(?:time|datetime|uuid|secrets|random)\s+import[^\n]*\bas\b")
 SOURCE_CALL_TEXT = SOURCE_IMPORT & SOURCE_CALL
-# words a file must contain to hold a sink (any case: `OUTPUT_DIR`)
-SINK_WORDS = Pattern(
-    b"|".join(
-        re.escape(w.lower().encode())
-        for w in sorted({*SINK_NAMES, *SINK_METHODS, "makedirs", "torch.save"})
-    ),
-    ignore_case=True,
-)
 
 # calls whose result carries the taint of their arguments
 PROPAGATING_CALLS = frozenset(
@@ -398,9 +390,10 @@ class TaintAnalysis(Analysis):
 
     summary_key = "taint"
 
-    # without a source call or a sink word a file neither starts nor ends a flow; files that
-    # pass values along for others are re-read in full when the engine finds them called into
-    prefilter = SOURCE_CALL_TEXT | SINK_WORDS
+    # every flow starts at a source call: a file without one matters only as the caller of a
+    # function returning another module's source value (passing it on, or into a sink), and
+    # the engine parses exactly those callers for this analysis (`interest`)
+    prefilter = SOURCE_CALL_TEXT
 
     @classmethod
     def empty_summary(cls) -> dict[str, Any]:
@@ -408,9 +401,7 @@ class TaintAnalysis(Analysis):
 
     @classmethod
     def prefilter_for(cls, options: dict[str, Any]) -> TextFilter | None:
-        return with_extra_words(
-            cls.prefilter, [*options.get("extra-sources", ()), *options.get("extra-sinks", ())]
-        )
+        return with_extra_words(cls.prefilter, options.get("extra-sources", ()))
 
     def __init__(self, file) -> None:  # type: ignore[no-untyped-def]
         super().__init__(file)
