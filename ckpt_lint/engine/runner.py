@@ -37,10 +37,12 @@ INTERNAL_ERROR = ("CKP901", "internal-error")
 PARALLEL_THRESHOLD = 48  # below this many parses a process pool costs more than it saves
 
 
-def module_name_for(path: Path, packages: dict[Path, str] | None = None) -> str:
+def module_name_for(
+    path: Path, packages: dict[Path, str] | None = None, real: Path | None = None
+) -> str:
     """Dotted module name: walk up while the directory is a package. `packages` memoises
-    each directory's package name across the files of a run."""
-    path = path.resolve()
+    each directory's package name across the files of a run; `real` is the resolved path."""
+    path = real if real is not None else path.resolve()
     package = _package_of(path.parent, {} if packages is None else packages)
     if path.name == "__init__.py":
         return package or path.stem
@@ -303,6 +305,7 @@ class Interest:
             for word in module_words:
                 key = name + "\0" + word.decode("latin-1")
                 self.pairs[key] = (kinds or {}).get(name, set())
+        self.keys = frozenset(self.pairs)  # `&` of two sets walks the smaller one
 
     @classmethod
     def of(cls, records: Iterable[Phase1]) -> Interest:
@@ -325,7 +328,7 @@ class Interest:
         """Summary keys of the analyses that need a file reaching these (name, module word)
         pairs (`ImportTable.reachable`): those that declared a name it can call."""
         out: set[str] = set()
-        for pair in reachable.intersection(self.pairs):
+        for pair in reachable & self.keys:
             out |= self.pairs[pair]
         return out
 
@@ -493,7 +496,7 @@ class Linter:
 
     def units_for(self, sources: Iterable[SourcePath]) -> list[Unit]:
         packages: dict[Path, str] = {}
-        return [Unit(s.display, s.path, module_name_for(s.path, packages)) for s in sources]
+        return [Unit(s.display, s.path, module_name_for(s.path, packages, s.real)) for s in sources]
 
     def lint_paths(self, paths: list[str], config: Config) -> RunResult:
         return self.lint_units(self.units_for(discover(paths, config)))
