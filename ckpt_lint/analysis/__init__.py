@@ -105,10 +105,9 @@ class FileAnalysis:
         prefix = self.module_name + "."
         wanted: set[tuple[str, str]] = set()
         for key, qual in interest:
-            # a caller imports the top-level name: `Trainer` for `Trainer.save`, `f` for `f`
-            top = qual[len(prefix) :].split(".", 1)[0] if qual.startswith(prefix) else ""
-            if top in importable:
-                wanted.add((key, top))
+            name = caller_name(qual[len(prefix) :]) if qual.startswith(prefix) else ""
+            if name.split(".", 1)[0] in importable:
+                wanted.add((key, name))
         return FileFacts(
             path=self.parsed.path,
             module_name=self.module_name,
@@ -125,8 +124,8 @@ class FileFacts:
     path: str
     module_name: str
     summaries: dict[str, Any] = field(default_factory=dict)
-    # (summary key, top-level name): what other files must import to call a function whose
-    # call sites the analysis with that summary key needs to see (a class, for its methods)
+    # (summary key, `caller_name`): what other files must write to call a function whose call
+    # sites the analysis with that summary key needs to see
     interest: frozenset[tuple[str, str]] = frozenset()
     # summary keys of analyses skipped by their prefilter (empty summaries): a file found to
     # call into the project is parsed again for the ones its calls matter to
@@ -175,6 +174,19 @@ class ProjectFacts:
 
     def by_module(self) -> dict[str, FileFacts]:
         return {f.module_name: f for f in self.files.values()}
+
+
+CONSTRUCTORS = ("__init__", "__post_init__", "__new__")
+
+
+def caller_name(local: str) -> str:
+    """What a caller in another module writes to call `local` (a qualname inside its module):
+    `f` for a function, `Trainer.save` for a method (called on the imported class), the class
+    for its constructor. Deeper nesting is reached through its enclosing definitions."""
+    parts = local.split(".")
+    if len(parts) >= 2 and parts[1] in CONSTRUCTORS:
+        return parts[0]
+    return ".".join(parts[:2])
 
 
 def summary_keys() -> frozenset[str]:

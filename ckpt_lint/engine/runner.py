@@ -356,12 +356,18 @@ class ImportTable:
                 parts = dotted_name.split(b".")
                 for word in parts:  # `import a.utils` binds `a`; `as u` binds the last part
                     self.module_locals.setdefault(word, set()).add(alias or dotted_name)
-        self.attrs: dict[bytes, set[bytes]] = {}  # local module name -> attributes read on it
+        # local name bound by an import -> attributes read on it, one or two deep
+        # (`u.f`, `Trainer.save`, `u.Trainer.save`)
+        self.attrs: dict[bytes, set[bytes]] = {}
         bound = sorted({n for names in self.module_locals.values() for n in names}, key=len)
         if bound:
             alternatives = b"|".join(re.escape(n) for n in reversed(bound))
-            for local, attr in re.findall(rb"\b(" + alternatives + rb")\s*\.\s*(\w+)", data):
-                self.attrs.setdefault(local, set()).add(attr)
+            pattern = rb"\b(" + alternatives + rb")\s*\.\s*(\w+)(?:\s*\.\s*(\w+))?"
+            for local, attr, inner in re.findall(pattern, data):
+                found = self.attrs.setdefault(local, set())
+                found.add(attr)
+                if inner:
+                    found.add(attr + b"." + inner)
 
     def reachable(self) -> frozenset[str]:
         """`name\0module word` for every name this file can call from another module: what
@@ -372,6 +378,13 @@ class ImportTable:
             for name, words in self.from_names.items()
             for word in words
         }
+        for name, words in self.from_names.items():  # `Trainer.save` on an imported class
+            for local in self.module_locals.get(name, ()):
+                for attr in self.attrs.get(local, ()):
+                    if b"." not in attr:
+                        pairs.update(
+                            (name + b"." + attr + b"\0" + word).decode("latin-1") for word in words
+                        )
         for word, bound in self.module_locals.items():
             for local in bound:
                 pairs.update(

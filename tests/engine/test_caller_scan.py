@@ -45,3 +45,20 @@ def test_attributes_of_dotted_and_plain_module_names_are_told_apart():
     table = ImportTable(b"import os\nimport os.path\nos.path.join(a)\nos.remove(p)\n")
     assert table.attrs[b"os.path"] == {b"join"}
     assert table.attrs[b"os"] == {b"path", b"remove"}  # `import os.path` reads `os.path`
+
+
+METHOD = Interest({"Compiler.build": {b"pkg", b"cache"}}, {"Compiler.build": {"callgraph"}})
+
+
+@pytest.mark.parametrize(
+    "source, reached",
+    [
+        ("from pkg.cache import Compiler\nCompiler.build(p)\n", True),
+        ("from pkg.cache import Compiler as C\nC . build(p)\n", True),
+        ("import pkg.cache as cc\ncc.Compiler.build(p)\n", True),
+        ("from pkg.cache import Compiler\nCompiler(p).run()\n", False),  # another method
+        ("from pkg.cache import Other\nOther.build(p)\n", False),
+    ],
+)
+def test_a_method_is_reached_through_its_class(source, reached):
+    assert bool(METHOD.reached_from(ImportTable(source.encode()).reachable())) is reached

@@ -343,7 +343,7 @@ def test_a_method_is_found_through_the_class_its_callers_import():
         "import os\nimport torch.distributed\n\n\nclass Compiler:\n"
         "    @classmethod\n    def build(cls, path):\n        os.remove(path)\n"
     )
-    assert _analysis(lib, "pkg.cache").facts().interest == {("callgraph", "Compiler")}
+    assert _analysis(lib, "pkg.cache").facts().interest == {("callgraph", "Compiler.build")}
     caller = (
         "from accelerate import Accelerator\nfrom pkg.cache import Compiler\n\n\n"
         "def main(accelerator: Accelerator, p):\n"
