@@ -174,7 +174,9 @@ def _lint(args: argparse.Namespace) -> int:
         cache_dir = Path(os.environ.get("CKPT_LINT_CACHE_DIR") or config.root / config.cache_dir)
         cache = Cache(cache_dir, settings.digest())
     with _progress_bar() as progress:
-        linter = Linter(settings, jobs=jobs, cache=cache, progress=progress)
+        linter = Linter(
+            settings, jobs=jobs, cache=cache, progress=progress, reuse_runs=args.command != "fix"
+        )
         run = _run(linter, args, paths, config)
     return _report(linter, run, args, config, paths, vendor_dest)
 

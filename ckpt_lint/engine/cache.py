@@ -7,7 +7,9 @@ atomically at the end of a run, so concurrent runs never see a torn file (last w
 - (sha256, project digest) -> phase-2 result (False: the project facts said no rule may fire
   there). The project digest covers every parsed file's hash, so a change to a caller in
   another file invalidates the results that depend on it.
-A run that computed nothing new leaves the file untouched (a warm run only reads it).
+A run that computed nothing new leaves the file untouched. Beside it, `*.runs.pickle` maps a
+fingerprint of a whole run's inputs (every file's path, mtime and size) to its result: a run
+over unchanged files reads only that small file.
 """
 
 from __future__ import annotations
@@ -45,48 +47,84 @@ class CacheData:
     phase2: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
+RUNS_KEPT = 8  # whole-run results remembered (a full CI run, pre-commit's file lists, ...)
+
+
 class Cache:
     def __init__(self, directory: Path | None, settings_digest: str) -> None:
         self.directory = directory
         self.file = directory / f"{settings_digest[:24]}.pickle" if directory else None
-        self.old = self._load()
+        # whole runs, by fingerprint of every input file's (path, mtime, size): a run over
+        # unchanged files reads this small file only, never the per-file records
+        self.runs_file = directory / f"{settings_digest[:24]}.runs.pickle" if directory else None
+        self._old: CacheData | None = None
+        self._runs: dict[str, Any] | None = None
         self.new = CacheData()
+        self.new_run: tuple[str, Any] | None = None
 
     @property
     def enabled(self) -> bool:
         return self.file is not None
 
-    def _load(self) -> CacheData:
-        if self.file is None:
-            return CacheData()
-        try:
-            with open(self.file, "rb") as handle:
-                data = pickle.load(handle)
-            if isinstance(data, CacheData):
-                return data
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
-            pass  # a missing or unreadable cache is an empty one
-        return CacheData()
+    @property
+    def old(self) -> CacheData:
+        if self._old is None:
+            loaded = _load(self.file)
+            self._old = loaded if isinstance(loaded, CacheData) else CacheData()
+        return self._old
 
-    def known_hash(self, path: str, st: os.stat_result) -> str | None:
+    def run(self, fingerprint: str) -> Any:
+        """The stored result of a run over exactly these files, or None."""
+        if self._runs is None:
+            loaded = _load(self.runs_file)
+            self._runs = loaded if isinstance(loaded, dict) else {}
+        return self._runs.get(fingerprint)
+
+    def remember_run(self, fingerprint: str, result: Any) -> None:
+        self.new_run = (fingerprint, result)
+
+    def save_run(self) -> None:
+        if self.runs_file is None or self.new_run is None:
+            return
+        runs = dict(self._runs or {})
+        runs.pop(self.new_run[0], None)
+        runs[self.new_run[0]] = self.new_run[1]
+        _atomic_dump(dict(list(runs.items())[-RUNS_KEPT:]), self.runs_file)
+
+    def known_hash(self, path: str, stamp: tuple[int, int]) -> str | None:
+        """The content hash recorded for `path` if its (mtime_ns, size) is unchanged."""
         entry = self.old.stats.get(path)
-        if entry and entry[0] == st.st_mtime_ns and entry[1] == st.st_size:
+        if entry and (entry[0], entry[1]) == stamp:
             return entry[2]
         return None
 
     def save(self) -> None:
-        if self.file is None or self.directory is None:
-            return
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tag = self.directory / "CACHEDIR.TAG"
-            if not tag.exists():
-                tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# ckpt-lint cache\n")
-                (self.directory / ".gitignore").write_text("*\n")
-            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(self.new, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.file)
-        except OSError:
-            with contextlib.suppress(OSError, UnboundLocalError):
-                os.unlink(tmp)
+        if self.file is not None:
+            _atomic_dump(self.new, self.file)
+
+
+def _load(file: Path | None) -> Any:
+    if file is None:
+        return None
+    try:
+        with open(file, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
+        return None  # a missing or unreadable cache is an empty one
+
+
+def _atomic_dump(value: Any, file: Path) -> None:
+    directory = file.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tag = directory / "CACHEDIR.TAG"
+        if not tag.exists():
+            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n# ckpt-lint cache\n")
+            (directory / ".gitignore").write_text("*\n")
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, file)
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)

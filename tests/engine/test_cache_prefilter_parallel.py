@@ -16,7 +16,7 @@ from ckpt_lint.config import Config
 from ckpt_lint.engine.api import make_settings
 from ckpt_lint.engine.cache import Cache
 from ckpt_lint.engine.runner import Linter
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, run_cli
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # a real corpus slice with deletions, clocks and lookups, plus the project's own fixtures
@@ -88,6 +88,7 @@ def test_cache_warm_run_equals_cold_and_is_invalidated_by_a_caller_in_another_fi
     assert _keys(warm) == _keys(cold)
     assert warm.stats["cached_scan"] == warm.stats["files"]  # nothing re-read
     assert warm.stats["checked"] == 0  # nothing re-analysed
+    assert warm.stats.get("cached_run") == 1  # replayed from the whole-run record
     cache_file = Cache(cache_dir, settings.digest()).file
     assert cache_file is not None
     before = cache_file.stat().st_mtime_ns
@@ -155,3 +156,17 @@ def test_a_caller_is_summarised_for_the_analyses_that_asked_for_it(tmp_path):
     assert "callgraph" not in caller.facts.skipped
     assert "taint" in caller.facts.skipped  # (its text names `ckpt`: resume words match)
     assert result.stats["callers_parsed"] == 1
+
+
+def test_an_unchanged_run_is_replayed_but_fix_still_sees_the_project(tmp_path):
+    root = _project(tmp_path, "is_local_main_process")
+    env = {"CKPT_LINT_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = ["check", "--format", "json", str(root)]
+    cold = run_cli(*cmd, env=env)
+    warm = run_cli(*cmd, env=env)
+    assert cold.returncode == warm.returncode == 1
+    assert json.loads(warm.stdout) == json.loads(cold.stdout) != []
+    fixed = run_cli("fix", str(root), env=env)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "main_process_rmtree" in (root / "pkg" / "ckpt.py").read_text()
+    assert run_cli(*cmd, env=env).returncode == 0  # the edited file changed the fingerprint
