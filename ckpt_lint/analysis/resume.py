@@ -36,7 +36,7 @@ import libcst as cst
 from ckpt_lint.analysis import Analysis, FileFacts, ProjectAnalysis
 from ckpt_lint.analysis.names import Names, dotted
 from ckpt_lint.analysis.structure import Structure, children
-from ckpt_lint.textfilter import words
+from ckpt_lint.textfilter import Pattern, words
 
 LOOKUP_CALL = re.compile(
     r"(?:last|latest|newest|recent|resum|find|restore|auto)\w*(?:checkpoint|ckpt)"
@@ -187,13 +187,25 @@ def is_log_call(call: cst.Call) -> bool:
 LOOKUP_WORDS = words(
     "heckpoint", "CHECKPOINT", "kpt", "CKPT", "esum", "RESUM", "step_", "epoch_", before=b""
 )
+# every lookup is a call: a listing or existence test, or a call named for checkpoints (those
+# of this file's own helpers hold one of these too); callers of another file's lookup helper
+# are found through `interest`
+LOOKUP_CALLS = words(
+    *sorted(
+        LISTING_METHODS
+        | EXISTS_METHODS
+        | {c.rsplit(".", 1)[-1] for c in LISTING_CALLS | EXISTS_CALLS}
+    ),
+    after=rb"\s*\(",
+) | Pattern(rb"(?:checkpoint|ckpt)\w*\s*\(", ignore_case=True)
+LOOKUP_TEXT = LOOKUP_WORDS & LOOKUP_CALLS  # CKP003's prefilter, and this analysis's
 
 
 class ResumeSites(Analysis):
     """Fresh-start sites of one file, plus how this file uses call results (for callees)."""
 
     summary_key = "resume"
-    prefilter = LOOKUP_WORDS
+    prefilter = LOOKUP_TEXT
 
     @classmethod
     def empty_summary(cls) -> dict[str, Any]:

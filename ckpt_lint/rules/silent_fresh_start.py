@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from ckpt_lint.analysis import FileAnalysis
-from ckpt_lint.analysis.resume import LOOKUP_WORDS, FreshStartSite, ResumeCallers, ResumeSites
+from ckpt_lint.analysis.resume import LOOKUP_TEXT, FreshStartSite, ResumeCallers, ResumeSites
 from ckpt_lint.model import Applicability, Edit, Finding, Fix, Position
 from ckpt_lint.rules import Invalid, Rule, RuleContext, Valid
 
@@ -72,7 +72,7 @@ class SilentFreshStart(Rule):
     name = "silent-fresh-start"
     message = "resume lookup finds no checkpoint, only logs, and trains from step 0"
     fix_safety = Applicability.UNSAFE
-    prefilter = LOOKUP_WORDS
+    prefilter = LOOKUP_TEXT
 
     VALID = [
         # first run: nothing asks for a resume and nothing says the dir exists
