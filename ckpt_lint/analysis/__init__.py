@@ -51,6 +51,11 @@ class Analysis:
         findings depend on."""
         return set()
 
+    def conditional_interest(self) -> dict[str, frozenset[str]]:
+        """Qualified names whose call sites matter only if a function named in their set (of
+        any module) turns out to be of interest; the engine resolves these project-wide."""
+        return {}
+
     @classmethod
     def empty_summary(cls) -> Any:
         return None
@@ -85,6 +90,7 @@ class FileAnalysis:
         _import_all()
         summaries: dict[str, Any] = {}
         interest: set[tuple[str, str]] = set()
+        conditional: dict[tuple[str, str], frozenset[str]] = {}
         skipped: set[str] = set()
         for cls in Analysis._summarizers:
             key: str = cls.summary_key  # type: ignore[assignment]
@@ -96,6 +102,8 @@ class FileAnalysis:
             analysis = self.get(cls)
             summaries[key] = analysis.summary()
             interest.update((key, qual) for qual in analysis.interest())
+            for qual, deps in analysis.conditional_interest().items():
+                conditional[(key, qual)] = deps
         # other files reach this one only through names it defines or re-exports at module
         # level (imports resolve nothing else), so only those are worth scanning for
         from ckpt_lint.analysis.names import Names
@@ -103,17 +111,22 @@ class FileAnalysis:
         names = self.get(Names)
         importable = names.definitions.keys() | names.imports.keys()
         prefix = self.module_name + "."
-        wanted: set[tuple[str, str]] = set()
-        for key, qual in interest:
+
+        def exported(qual: str) -> str | None:
             name = caller_name(qual[len(prefix) :]) if qual.startswith(prefix) else ""
-            if name.split(".", 1)[0] in importable:
-                wanted.add((key, name))
+            return name if name.split(".", 1)[0] in importable else None
+
+        wanted = {(key, n) for key, qual in interest if (n := exported(qual))}
+        relayed = {
+            (key, n, deps) for (key, qual), deps in conditional.items() if (n := exported(qual))
+        }
         return FileFacts(
             path=self.parsed.path,
             module_name=self.module_name,
             summaries=summaries,
             interest=frozenset(wanted),
             skipped=frozenset(skipped),
+            conditional=frozenset(relayed),
         )
 
 
@@ -130,6 +143,9 @@ class FileFacts:
     # summary keys of analyses skipped by their prefilter (empty summaries): a file found to
     # call into the project is parsed again for the ones its calls matter to
     skipped: frozenset[str] = frozenset()
+    # (summary key, `caller_name`, names): interest only once a function named in `names`
+    # (in any module) is of interest
+    conditional: frozenset[tuple[str, str, frozenset[str]]] = frozenset()
 
     def get(self, key: str) -> Any:
         return self.summaries.get(key)

@@ -599,10 +599,22 @@ class TaintAnalysis(Analysis):
         return any(source in hit.taint for hit in self.hits for source in self.sources.values())
 
     def interest(self) -> set[str]:
-        out = set()
+        """Functions returning a source's value: their callers may put it in a path."""
+        return {
+            q for q, s in self.summaries.items() if any(isinstance(o, Source) for o in s.returns)
+        }
+
+    def conditional_interest(self) -> dict[str, frozenset[str]]:
+        """Functions passing on another module's return value: worth their callers only when
+        that function (by name) returns a source's value, directly or passed on itself."""
+        out = {}
         for qual, summary in self.summaries.items():
-            if any(isinstance(o, Source | Extern) for o in summary.returns):
-                out.add(qual)
+            if not any(isinstance(o, Source) for o in summary.returns):
+                names = {
+                    o.qualname.rsplit(".", 1)[-1] for o in summary.returns if isinstance(o, Extern)
+                }
+                if names:
+                    out[qual] = frozenset(names)
         return out
 
 

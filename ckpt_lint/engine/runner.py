@@ -311,14 +311,35 @@ class Interest:
     def of(cls, records: Iterable[Phase1]) -> Interest:
         words: dict[str, set[bytes]] = {}
         kinds: dict[str, set[str]] = {}
+        pending: list[tuple[str, str, frozenset[str], set[bytes]]] = []
+
+        def add(kind: str, name: str, tokens: set[bytes]) -> None:
+            words.setdefault(name, set()).update(tokens)
+            kinds.setdefault(name, set()).add(kind)
+
         for rec in records:
-            if rec.facts is None or not rec.facts.interest:
+            if rec.facts is None or not (rec.facts.interest or rec.facts.conditional):
                 continue
             parts = [p for p in rec.facts.module_name.split(".") if p]
             tokens = {p.encode() for p in parts[-2:]}
             for kind, name in rec.facts.interest:
-                words.setdefault(name, set()).update(tokens)
-                kinds.setdefault(name, set()).add(kind)
+                add(kind, name, tokens)
+            pending.extend((k, n, deps, tokens) for k, n, deps in rec.facts.conditional)
+        # a conditional name joins once a name it depends on has (matched by last part:
+        # an over-approximation, so no caller is missed)
+        active = {name.rsplit(".", 1)[-1] for name in words}
+        changed = True
+        while changed and pending:
+            changed = False
+            waiting = []
+            for kind, name, deps, tokens in pending:
+                if deps & active:
+                    add(kind, name, tokens)
+                    active.add(name.rsplit(".", 1)[-1])
+                    changed = True
+                else:
+                    waiting.append((kind, name, deps, tokens))
+            pending = waiting
         return cls(words, kinds)
 
     def __bool__(self) -> bool:

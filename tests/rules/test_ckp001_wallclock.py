@@ -507,3 +507,34 @@ def test_temporary_directories_are_not_checkpoint_dirs():
             os.makedirs(os.path.join(args.root, f"tmp_{uuid.uuid4().hex}"))
         """
     assert lines(code) == []
+
+
+RELAY = {
+    "naming.py": "import time\n\n\ndef stamp():\n    return str(int(time.time()))\n",
+    # passes the value on: no source, no sink, found as a caller of `stamp`
+    "mid.py": "from naming import stamp\n\n\ndef run_name(args):\n    return args.name + stamp()\n",
+    "train.py": "import os\n\nfrom mid import run_name\n\n\ndef main(args):\n"
+    "    args.output_dir = os.path.join(args.output_dir, run_name(args))\n",
+}
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_a_value_passed_on_through_another_module_reaches_the_sink(prefilter):
+    settings = make_settings(codes=["CKP001"], prefilter=prefilter)
+    found = [(f.path, f.start.line) for f in findings_for(RELAY, settings)]
+    assert found == [("naming.py", 5)]
+
+
+def test_a_relay_is_only_searched_when_what_it_passes_on_is_tainted():
+    from ckpt_lint.engine.api import lint_sources
+
+    clean = {
+        **RELAY,
+        "naming.py": "def stamp():\n    return 'v1'\n",
+        # parsed for its own clock read; `run_name` passes on an untainted `stamp()`
+        "mid.py": "import time\n\nSTARTED = time.time()\n\n" + RELAY["mid.py"],
+    }
+    linter, result = lint_sources(clean, make_settings(codes=["CKP001"]))
+    assert result.findings == [] and result.stats["callers_parsed"] == 0
+    linter, result = lint_sources(RELAY, make_settings(codes=["CKP001"]))
+    assert result.stats["callers_parsed"] == 2  # mid.py for `stamp`, then train.py for `run_name`
