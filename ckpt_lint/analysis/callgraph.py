@@ -73,7 +73,7 @@ STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | _BUILTINS
 MAX_CHAIN = 25
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallSite:
     """One call (or reference) of a project function: where, in which function, under what."""
 
@@ -88,13 +88,13 @@ class CallSite:
     note: str = ""  # why a guard-looking condition admits more processes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FunctionInfo:
     qualname: str
     ray_actor: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeletionInfo:
     kind: str
     function: str | None
@@ -457,7 +457,7 @@ def _reraises(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
 # ---- project --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """A call site together with the file it is in."""
 

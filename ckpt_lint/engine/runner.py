@@ -492,6 +492,19 @@ _WORKER_STATE: dict[str, Any] = {}
 Progress = Callable[[str, int, int], None]
 
 
+def _worker_context() -> Any:
+    """Workers start from a fresh server process, not as forks of this one: a fork of a main
+    process holding 21k files' records counts all of it in the worker's resident memory as
+    soon as reference counting touches it (peak RSS 567 MB on stdlib + site-packages)."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ckpt_lint.engine.runner", "ckpt_lint.analysis"])
+        return context
+    return None
+
+
 def _init_worker(settings: LintSettings, project: ProjectFacts | None) -> None:
     _WORKER_STATE["settings"] = settings
     _WORKER_STATE["project"] = project
@@ -552,7 +565,10 @@ class Linter:
         if self._parallel(len(items)):
             chunk = max(1, min(64, len(items) // (self.jobs * 16)))
             with ProcessPoolExecutor(
-                self.jobs, initializer=_init_worker, initargs=(self.settings, project)
+                self.jobs,
+                mp_context=_worker_context(),
+                initializer=_init_worker,
+                initargs=(self.settings, project),
             ) as pool:
                 for result in pool.map(fn, items, chunksize=chunk):
                     out.append(result)
