@@ -13,7 +13,7 @@ cheaper side, as written first, decides most files alone).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # a leading zero-width test before a word character -> the bytes that must not precede a match
 _LEADS = {rb"\b": rb"\w", rb"(?<![\w.])": rb"[\w.]"}
@@ -63,30 +63,34 @@ class Pattern(TextFilter):
         return f"Pattern({self.pattern!r}{', ignore_case=True' if self.ignore_case else ''})"
 
 
-class AnyOf(TextFilter):
+class _Group(TextFilter):
+    """Filters joined by `test` (`any` or `all`); `sep` is how `repr` writes the join."""
+
+    test: Callable[[Iterable[bool]], bool]
+    sep: str
+
     def __init__(self, parts: Iterable[TextFilter]) -> None:
         self.parts = list(parts)
 
     def search(self, data: bytes) -> bool:
-        return any(p.search(data) for p in self.parts)
+        return type(self).test(p.search(data) for p in self.parts)
 
     def __repr__(self) -> str:
-        return " | ".join(map(repr, self.parts))
+        return "(" + self.sep.join(map(repr, self.parts)) + ")"
 
 
-class AllOf(TextFilter):
-    def __init__(self, parts: Iterable[TextFilter]) -> None:
-        self.parts = list(parts)
-
-    def search(self, data: bytes) -> bool:
-        return all(p.search(data) for p in self.parts)
-
-    def __repr__(self) -> str:
-        return "(" + " & ".join(map(repr, self.parts)) + ")"
+class AnyOf(_Group):
+    test = staticmethod(any)
+    sep = " | "
 
 
-def _parts(node: TextFilter, kind: type) -> list[TextFilter]:
-    return list(node.parts) if isinstance(node, kind) else [node]  # type: ignore[attr-defined]
+class AllOf(_Group):
+    test = staticmethod(all)
+    sep = " & "
+
+
+def _parts(node: TextFilter, kind: type[_Group]) -> list[TextFilter]:
+    return list(node.parts) if isinstance(node, kind) else [node]
 
 
 def words(*names: str, before: bytes = rb"\b", after: bytes = b"") -> TextFilter:

@@ -3,7 +3,8 @@
 One pickle per effective configuration (tool source, rules, options), loaded once and replaced
 atomically at the end of a run, so concurrent runs never see a torn file (last writer wins).
 - path -> (mtime_ns, size, sha256): a file whose mtime and size are unchanged is not re-read.
-- sha256 -> phase-1 record (facts, error, candidate, and the import table caller scans ask).
+- sha256 -> phase-1 record (facts, error, candidate, and the (name, module word) pairs its
+  imports reach, which caller scans ask).
 - (sha256, project digest) -> phase-2 result (False: the project facts said no rule may fire
   there). The project digest covers every parsed file's hash, so a change to a caller in
   another file invalidates the results that depend on it.
@@ -60,7 +61,6 @@ class Cache:
         self._old: CacheData | None = None
         self._runs: dict[str, Any] | None = None
         self.new = CacheData()
-        self.new_run: tuple[str, Any] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -80,15 +80,13 @@ class Cache:
             self._runs = loaded if isinstance(loaded, dict) else {}
         return self._runs.get(fingerprint)
 
-    def remember_run(self, fingerprint: str, result: Any) -> None:
-        self.new_run = (fingerprint, result)
-
-    def save_run(self) -> None:
-        if self.runs_file is None or self.new_run is None:
+    def save_run(self, fingerprint: str, result: Any) -> None:
+        """Store a whole run's result, keeping the newest `RUNS_KEPT`."""
+        if self.runs_file is None:
             return
         runs = dict(self._runs or {})
-        runs.pop(self.new_run[0], None)
-        runs[self.new_run[0]] = self.new_run[1]
+        runs.pop(fingerprint, None)
+        runs[fingerprint] = result
         _atomic_dump(dict(list(runs.items())[-RUNS_KEPT:]), self.runs_file)
 
     def known_hash(self, path: str, stamp: tuple[int, int]) -> str | None:

@@ -30,7 +30,6 @@ from ckpt_lint.engine.source import ParsedFile, SourceError
 from ckpt_lint.engine.suppress import is_suppressed, noqa_lines, skips_file
 from ckpt_lint.model import FileResult, Finding, Position
 from ckpt_lint.rules import Rule, RuleContext, all_rules
-from ckpt_lint.textfilter import AnyOf, TextFilter
 
 PARSE_ERROR = ("CKP900", "unparsable-file")
 INTERNAL_ERROR = ("CKP901", "internal-error")
@@ -116,24 +115,12 @@ class LintSettings:
     apply_noqa: bool = True
     max_file_size: int = 1_000_000  # bytes; 0: no limit
     _rules: list[Rule] | None = field(default=None, repr=False, compare=False)
-    _prefilter: Any = field(default=False, repr=False, compare=False)
 
     def rules(self) -> list[Rule]:
         if self._rules is None:
             known = {r.code: r for r in [*all_rules(), *self.extra_rules]}
             self._rules = [known[c](self.rule_options.get(c)) for c in self.codes if c in known]
         return self._rules
-
-    def prefilter_pattern(self) -> TextFilter | None:
-        """One filter for all enabled rules; None when some rule cannot be prefiltered."""
-        if self._prefilter is False:
-            filters = [rule.text_filter() for rule in self.rules()]
-            self._prefilter = (
-                AnyOf(f for f in filters if f is not None)
-                if filters and None not in filters
-                else None
-            )
-        return self._prefilter
 
     def digest(self) -> str:
         """What the cache must be keyed by besides file content."""
@@ -229,10 +216,10 @@ def phase1(
         if skips_file(data):
             out.skipped = True
             return out
-        out.candidate = _is_candidate(data, settings)
-        if not (force or need):
-            out.imports = ImportTable(data).reachable()
+        matched = _matching_rules(data, settings)
+        out.candidate = bool(matched)
         if not (out.candidate or force or need):
+            out.imports = ImportTable(data).reachable()  # a later caller scan may ask
             return out
         limit = settings.max_file_size
         if limit and len(data) > limit:  # LibCST holds ~550 bytes of tree per byte of source
@@ -243,15 +230,10 @@ def phase1(
         parsed = ParsedFile.from_bytes(unit.display, data)
         analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         out.facts = analysis.facts(gate=None if force else data, need=need)
-        if need and out.facts.skipped:
-            out.imports = ImportTable(data).reachable()  # still gated: later rounds may ask again
+        if out.facts.skipped:
+            out.imports = ImportTable(data).reachable()  # still gated: a caller scan may ask
         if out.candidate and settings.prefilter:
-            out.rules = frozenset(
-                rule.code
-                for rule in settings.rules()
-                if ((pattern := rule.text_filter()) is None or pattern.search(data))
-                and rule.may_fire(analysis)
-            )
+            out.rules = frozenset(rule.code for rule in matched if rule.may_fire(analysis))
             out.candidate = bool(out.rules)
         if keep and out.candidate:
             out.parsed = analysis
@@ -277,13 +259,11 @@ def _internal(exc: BaseException) -> str:
     return f"internal error{where}: {type(exc).__name__}: {exc} (please report)"
 
 
-def _is_candidate(data: bytes, settings: LintSettings) -> bool:
-    if not settings.rules():
-        return False
+def _matching_rules(data: bytes, settings: LintSettings) -> list[Rule]:
+    """The enabled rules whose text filter `data` matches (all of them without prefilter)."""
     if not settings.prefilter:
-        return True
-    pattern = settings.prefilter_pattern()
-    return pattern is None or pattern.search(data)
+        return settings.rules()
+    return [r for r in settings.rules() if (f := r.text_filter()) is None or f.search(data)]
 
 
 class Interest:
@@ -433,12 +413,11 @@ def phase2(
             parsed = ParsedFile.from_bytes(unit.display, unit.read())
             analysis = FileAnalysis(parsed, unit.module_name, _analysis_options(settings))
         findings: list[Finding] = []
-        data = analysis.parsed.source.encode() if settings.prefilter else b""
+        if codes is None:  # not narrowed by phase 1: the rules whose text filter matches
+            data = analysis.parsed.source.encode() if settings.prefilter else b""
+            codes = frozenset(r.code for r in _matching_rules(data, settings))
         for rule in settings.rules():
-            if codes is not None and rule.code not in codes:
-                continue
-            pattern = rule.text_filter() if settings.prefilter and codes is None else None
-            if pattern is not None and not pattern.search(data):
+            if rule.code not in codes:
                 continue  # this rule cannot fire here; its analyses need not run
             ctx = RuleContext(rule, analysis, project, settings.runtime_module)
             try:
@@ -640,8 +619,7 @@ class Linter:
                 return RunResult(replay.results, replay.files_checked, replay.files_parsed, stats)
         out = self._lint_units(units)
         if fingerprint is not None:
-            self.cache.remember_run(fingerprint, out)
-            self.cache.save_run()
+            self.cache.save_run(fingerprint, out)
         return out
 
     def _lint_units(self, units: list[Unit]) -> RunResult:
